@@ -1,0 +1,61 @@
+"""Shared fixtures: where the shared/ folder, the asset mirror and the fixture photos are.
+
+Tests that need the real model files use the mirror through FACEANON_ASSETS_MIRROR (set by
+.ci/run when ../shared/assets exists) and skip with a clear reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEANON_SHARED", REPO.parent / "shared"))
+
+
+def _mirror_dir() -> Path | None:
+    env = os.environ.get("FACEANON_ASSETS_MIRROR")
+    if env and not env.startswith(("http://", "https://")) and Path(env).is_dir():
+        return Path(env).resolve()
+    candidate = SHARED / "assets"
+    return candidate.resolve() if candidate.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared folder not found at {SHARED} (set FACEANON_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def mirror_dir() -> Path:
+    """The local asset mirror (a directory); skips the test when there is none."""
+    d = _mirror_dir()
+    if d is None:
+        pytest.skip("no asset mirror: set FACEANON_ASSETS_MIRROR to a folder holding the lite model files "
+                    "(../shared/assets in this project's CI)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def photos_dir(shared_dir: Path) -> Path:
+    d = shared_dir / "fixtures" / "photos"
+    if not d.is_dir():
+        pytest.skip(f"fixture photos not found at {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def reference_dir(shared_dir: Path) -> Path:
+    d = shared_dir / "fixtures" / "reference_3ddfa_v3"
+    if not d.is_dir():
+        pytest.skip(f"3DDFA-V3 reference outputs not found at {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def spec_data_dir(shared_dir: Path) -> Path:
+    return shared_dir / "spec" / "data"
