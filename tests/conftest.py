@@ -9,7 +9,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sys
+
 import pytest
+
+# tests/support (the local HTTP server, synthetic data builders) is importable as ``support``.
+# The package under test is always the INSTALLED faceanon (pytest runs with --import-mode=importlib
+# and without the repo root on sys.path), never the source tree.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEANON_SHARED", REPO.parent / "shared"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from faceanon.cli.app import app
 
 # Command groups. Each module registers its commands on ``app`` when imported.
-from faceanon.cli import assets_cmd  # noqa: E402,F401
+from faceanon.cli import assets_cmd, reconstruct_cmd  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,41 @@
+"""Options shared by several commands (one definition, same help everywhere)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
+
+import typer
+
+
+class Model(str, Enum):
+    lite = "lite"
+    ddfa_v3 = "3ddfa-v3"
+
+
+MODEL = typer.Option(Model.lite, "--model", "-m", help="Reconstruction model: lite (default, CPU-fast) or 3ddfa-v3.")
+RECURSIVE = typer.Option(False, "--recursive", "-r", help="Also process images in subfolders of IN.")
+MIRROR = typer.Option(
+    None, "--mirror", help="Asset mirror (folder or http(s) base URL); default: $FACEANON_ASSETS_MIRROR.",
+)
+OFFLINE = typer.Option(False, "--offline", help="Never open a network connection (also: FACEANON_OFFLINE=1).")
+MAX_PIXELS = typer.Option(60_000_000, "--max-pixels", min=1, help="Refuse images larger than this many pixels (checked before decoding).")
+MIN_FACE = typer.Option(40, "--min-face-size", min=0, help="Ignore faces whose box is smaller than this (px).")
+MAX_FACES = typer.Option(0, "--max-faces", min=0, help="Keep at most this many faces per image (0 = all).")
+THRESHOLD = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Face detector score threshold.")
+
+
+def store_from(mirror: Optional[str], offline: bool):
+    from faceanon.assets import get_store
+
+    return get_store(mirror=mirror, offline=True if offline else None)
+
+
+def load_models(store, model: Model, *, min_face_size: int, max_faces: int, threshold: float):
+    """Load the detector and the reconstruction backend once (cached per process)."""
+    from faceanon.models.loader import get_backend, get_detector
+
+    detector = get_detector(store, model=model.value, min_face_size=min_face_size, max_faces=max_faces or None,
+                            threshold=threshold)
+    backend = get_backend(store, model.value)
+    return detector, backend
