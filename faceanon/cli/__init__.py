@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from faceanon.cli.app import app
 
-# Command groups. Each module registers its commands on ``app`` when imported.
-from faceanon.cli import assets_cmd, reconstruct_cmd  # noqa: E402,F401
+# Each module registers its commands on ``app`` when imported (order = order in --help).
+from faceanon.cli import (  # noqa: E402,F401
+    reconstruct_cmd,
+    segment_cmd,
+    anonymize_cmd,
+    render_cmd,
+    composite_cmd,
+    run_cmd,
+    audit_cmd,
+    assets_cmd,
+)
 
 
 def main() -> None:
