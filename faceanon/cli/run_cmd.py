@@ -1,1 +1,199 @@
-"""Placeholder: this command module is being written."""
+"""``faceanon run IN OUT``: the whole pipeline in one pass."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from faceanon.cli import options as opt
+from faceanon.cli.app import STATE, app
+from faceanon.cli.batch import check_out_not_in, collect_inputs, err_console, progress_bar, report_failure
+from faceanon.errors import UsageError
+
+_WORKER: dict = {}
+
+
+def _load(store_args: tuple, opts) -> object:
+    from faceanon.models.loader import get_mean_face
+    from faceanon.stages.pipeline import Models
+
+    store = opt.store_from(*store_args)
+    detector, backend = opt.load_models(store, opt.Model(opts.model), min_face_size=opts.min_face_size,
+                                        max_faces=opts.max_faces, threshold=opts.threshold)
+    return Models(detector=detector, backend=backend, mean_face=get_mean_face(store, opts.model))
+
+
+def _worker_init(store_args: tuple, opts, debug: bool) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    STATE["debug"] = debug
+    _WORKER["models"] = _load(store_args, opts)
+    _WORKER["opts"] = opts
+
+
+def _worker_run(path: Path, stem: str, out: Path):
+    from faceanon.stages.pipeline import failure_report, process_image
+
+    try:
+        return process_image(path, stem, out, _WORKER["models"], _WORKER["opts"])
+    except Exception as exc:  # returned, not raised: the parent prints the one line
+        return failure_report(path, stem, exc)
+
+
+@app.command(
+    "run",
+    epilog=(
+        "Examples:\n\n"
+        "  faceanon run photos/ out/\n\n"
+        "  faceanon run photos/ out/ --alpha 0.7 --keep-mouth --jobs 2\n\n"
+        "  faceanon run photos/ out/ --force          (redo images that are already complete)"
+    ),
+)
+def run(
+    inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Output folder (never inside IN)."),
+    model: opt.Model = opt.MODEL,
+    alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face (0..1)."),
+    keep_pose: bool = typer.Option(False, "--keep-pose", help="Anonymized OBJ keeps the original pose and position."),
+    keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Do not remove the lips."),
+    margin: float = typer.Option(0.15, "--margin", min=0.0, max=2.0,
+                                 help="Extra removal margin around eyes/lips, as a fraction of the inter-ocular distance."),
+    feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, help="Outward feather of the removal mask (px)."),
+    tex_size: int = typer.Option(2048, "--tex-size", min=64, max=8192, help="Anonymized UV texture size (px)."),
+    img_size: int = typer.Option(1024, "--img-size", min=16, max=8192, help="Frontal render size (px)."),
+    background: str = typer.Option("transparent", "--background", help="Render background: transparent or white."),
+    recursive: bool = opt.RECURSIVE,
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip images already completed with the same options."),
+    force: bool = typer.Option(False, "--force", help="Redo every image, even complete ones."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (each loads the models once)."),
+    vis: bool = typer.Option(False, "--vis", help="Also write reconstruction overlays."),
+    audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon[audit])."),
+    min_face_size: int = opt.MIN_FACE,
+    max_faces: int = opt.MAX_FACES,
+    threshold: float = opt.THRESHOLD,
+    max_pixels: int = opt.MAX_PIXELS,
+    mirror: Optional[str] = opt.MIRROR,
+    offline: bool = opt.OFFLINE,
+) -> None:
+    """Reconstruct, segment, anonymize, render and composite every image, loading the models once.
+
+    Writes OUT/face3d, OUT/seg, OUT/anon, OUT/render, OUT/anonymized and OUT/report.json. Exit 0 when
+    every image succeeded, 1 when some failed, 2 on a usage error.
+    """
+    from faceanon.stages.pipeline import (
+        ImageReport, RunOptions, clean_stale_temps, failure_report, is_complete, process_image, write_report,
+    )
+
+    if background not in ("transparent", "white"):
+        raise UsageError(f"--background must be transparent or white, got {background!r}")
+    check_out_not_in(inp, out)
+    items = collect_inputs(inp, recursive)
+    opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
+                      margin=margin, feather_px=feather_px, img_size=img_size, background=background,
+                      max_pixels=max_pixels, min_face_size=min_face_size, max_faces=max_faces,
+                      threshold=threshold, vis=vis)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        from faceanon.errors import OutputError
+
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}", "choose a writable output folder") from exc
+    clean_stale_temps(out)
+    started = time.time()
+
+    reports: list[ImageReport] = []
+    todo = []
+    for path, stem in items:
+        prev = None if (force or not resume) else is_complete(out, path, stem, opts)
+        if prev is not None:
+            reports.append(ImageReport(**{**prev, "status": "skipped"}))
+        else:
+            todo.append((path, stem))
+    if reports:
+        err_console.print(f"skipping {len(reports)} image(s) already complete (use --force to redo)")
+
+    store_args = (mirror, offline)
+    with progress_bar() as progress:
+        overall = progress.add_task("images", total=len(items), completed=len(reports))
+        current = progress.add_task("loading models", total=None)
+        if todo:
+            if jobs == 1:
+                models = _load(store_args, opts)
+                for path, stem in todo:
+                    def on_stage(name: str, _p=path) -> None:
+                        progress.update(current, description=f"{name}: {escape(_p.name)}")
+
+                    try:
+                        rep = process_image(path, stem, out, models, opts, on_stage=on_stage)
+                    except KeyboardInterrupt:
+                        raise
+                    except Exception as exc:
+                        report_failure(path, exc)
+                        rep = failure_report(path, stem, exc)
+                    reports.append(rep)
+                    progress.advance(overall)
+                    write_report(out, reports, opts, started)
+            else:
+                from concurrent.futures import ProcessPoolExecutor, as_completed
+                import multiprocessing as mp
+
+                progress.update(current, description=f"{jobs} workers")
+                ctx = mp.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                         initargs=(store_args, opts, STATE["debug"])) as pool:
+                    futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in todo}
+                    for fut in as_completed(futs):
+                        p, s = futs[fut]
+                        try:
+                            rep = fut.result()
+                        except Exception as exc:  # a worker died (e.g. model load failed)
+                            rep = failure_report(p, s, exc)
+                        if rep.status == "failed":
+                            err_console.print(f"[red]failed[/red] {escape(str(p))}: {escape(rep.error or '')}")
+                        reports.append(rep)
+                        progress.advance(overall)
+                        write_report(out, reports, opts, started)
+        progress.update(current, description="done", total=1, completed=1)
+
+    order = {str(p.resolve()): i for i, (p, _s) in enumerate(items)}
+    reports.sort(key=lambda r: order.get(r.input, 0))
+    report_path = write_report(out, reports, opts, started)
+    _summary(reports)
+    err_console.print(f"report: {escape(str(report_path))}")
+    failed = sum(r.status == "failed" for r in reports)
+
+    if audit:
+        try:
+            from faceanon.audit import run_audit  # noqa: F401
+        except ImportError:
+            raise UsageError("--audit needs the audit extra", "pip install 'faceanon[audit]'")
+        from faceanon.cli.audit_cmd import audit as audit_command
+
+        audit_command(run_out=out, originals=inp if inp.is_dir() else inp.parent)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _summary(reports) -> None:
+    table = Table(title="faceanon run", show_lines=False)
+    for col in ("image", "status", "faces", "seconds", "error"):
+        table.add_column(col)
+    for r in reports:
+        colour = {"ok": "green", "skipped": "cyan", "failed": "red"}.get(r.status, "white")
+        table.add_row(escape(Path(r.input).name), f"[{colour}]{r.status}[/{colour}]", str(r.faces),
+                      f"{r.seconds.get('total', 0):.2f}" if r.seconds else "-", escape(r.error or ""))
+    err_console.print(table)
+    ok = sum(r.status == "ok" for r in reports)
+    sk = sum(r.status == "skipped" for r in reports)
+    fl = sum(r.status == "failed" for r in reports)
+    colour = "green" if fl == 0 else "red"
+    err_console.print(f"[{colour}]run: {ok} ok, {sk} skipped, {fl} failed[/{colour}]")

@@ -1,0 +1,270 @@
+"""``faceanon run``: reconstruct -> segment -> anonymize -> render -> composite, in one pass.
+
+Each image flows through the stages in memory (nothing written is read back). Outputs, all written
+atomically (temp file + rename), under OUT:
+
+    face3d/<stem>/<name>_extractTex.obj/.mtl/.png, <name>_projections.npz
+    seg/<stem>_masked.png
+    anon/<name>/<name>.obj/.mtl, <name>_texture.png
+    render/<name>_front.png
+    anonymized/<stem>.<ext>
+    report.json
+    .done/<stem>.json          completion marker (written last), used by --resume
+
+``<name>`` is ``<stem>`` for the main face and ``<stem>_face<k>`` for the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from faceanon import __version__
+from faceanon.errors import FaceanonError
+
+DONE_DIR = ".done"
+
+
+@dataclass
+class RunOptions:
+    model: str = "lite"
+    recon_tex_size: int = 1024
+    tex_size: int = 2048
+    alpha: float = 1.0
+    keep_pose: bool = False
+    keep_mouth: bool = False
+    margin: float = 0.15
+    feather_px: float = 3.0
+    img_size: int = 1024
+    render_margin: float = 0.95
+    background: str = "transparent"
+    renderer: str = "builtin"
+    max_pixels: int = 60_000_000
+    min_face_size: int = 40
+    max_faces: int = 0
+    threshold: float = 0.5
+    vis: bool = False
+
+    def fingerprint(self) -> str:
+        """Options that change the outputs; a marker written with other options is not 'complete'."""
+        d = asdict(self)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Models:
+    detector: object
+    backend: object
+    mean_face: tuple  # (mean_vertices (N,3), triangles, uv)
+
+
+@dataclass
+class ImageReport:
+    input: str
+    stem: str
+    status: str = "ok"  # ok | failed | skipped
+    faces: int = 0
+    poses: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+    error: str | None = None
+    outputs: list = field(default_factory=list)
+
+
+def input_signature(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def marker_path(out: Path, stem: str) -> Path:
+    return out / DONE_DIR / f"{stem}.json"
+
+
+def is_complete(out: Path, path: Path, stem: str, opts: RunOptions) -> dict | None:
+    """The previous report entry if ``stem`` was completed for this input with these options."""
+    mp = marker_path(out, stem)
+    try:
+        data = json.loads(mp.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("input_signature") != input_signature(path) or data.get("options") != opts.fingerprint():
+        return None
+    outputs = data.get("report", {}).get("outputs", [])
+    if not outputs or not all((out / o).is_file() for o in outputs):
+        return None
+    return data.get("report")
+
+
+def process_image(
+    path: Path,
+    stem: str,
+    out: Path,
+    models: Models,
+    opts: RunOptions,
+    on_stage: Callable[[str], None] | None = None,
+) -> ImageReport:
+    """Run every stage for one image; raises on failure after removing what it had written."""
+    report = ImageReport(input=str(path.resolve()), stem=stem)
+    written: list[Path] = []
+    marker_path(out, stem).unlink(missing_ok=True)
+    try:
+        return _process(path, stem, out, models, opts, on_stage, report, written)
+    except BaseException:
+        remove_outputs(out, stem, written)
+        raise
+
+
+def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
+    """Remove what a failed image wrote, so that no half set of outputs is left for a rerun to trust."""
+    import shutil
+
+    for p in written:
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
+    shutil.rmtree(out / "face3d" / stem, ignore_errors=True)
+    anon = out / "anon"
+    for name in [stem] + [p.name for p in anon.glob(f"{stem}_face*")] if anon.is_dir() else []:
+        shutil.rmtree(anon / name, ignore_errors=True)
+
+
+def _process(path, stem, out, models, opts, on_stage, report, written):
+    from faceanon.io.atomic import atomic_write
+    from faceanon.io.images import load_image, save_image_atomic
+    from faceanon.io.mesh import write_obj
+    from faceanon.stages.anonymize import anonymize_face
+    from faceanon.stages.composite import CompositeFace, composite_image, write_composite
+    from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
+    from faceanon.stages.render import render_front
+    from faceanon.stages.segment import SegmentFace, segment_image
+
+    secs = report.seconds
+
+    def stage(name: str):
+        if on_stage:
+            on_stage(name)
+        return time.perf_counter()
+
+    t = stage("load")
+    image = load_image(path, max_pixels=opts.max_pixels)
+    secs["load"] = time.perf_counter() - t
+
+    t = stage("reconstruct")
+    recon = reconstruct_image(image, stem, models.detector, models.backend, tex_size=opts.recon_tex_size,
+                              max_faces=opts.max_faces or None)
+    written += write_reconstruction(recon, out / "face3d" / stem, vis=opts.vis)
+    secs["reconstruct"] = time.perf_counter() - t
+    report.faces = len(recon.faces)
+    report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
+
+    t = stage("segment")
+    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular) for f in recon.faces]
+    rgba, _removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
+                                   feather_px=opts.feather_px)
+    seg_path = out / "seg" / f"{stem}_masked.png"
+    save_image_atomic(seg_path, rgba)
+    written.append(seg_path)
+    secs["segment"] = time.perf_counter() - t
+
+    mean_vertices = models.mean_face[0]
+    seg_rgb = np.ascontiguousarray(rgba[:, :, :3])
+    valid = rgba[:, :, 3] > 0
+    anon_faces = []
+    t = stage("anonymize")
+    for f in recon.faces:
+        fit = f.fit
+        a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, mean_vertices,
+                           alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, valid=valid)
+        d = out / "anon" / f.name
+        d.mkdir(parents=True, exist_ok=True)
+        tex_path = d / f"{f.name}_texture.png"
+        save_image_atomic(tex_path, a.texture)
+        obj_path = d / f"{f.name}.obj"
+        write_obj(obj_path, a.vertices, fit.uv, fit.triangles, texture_png_name=tex_path.name)
+        written += [tex_path, obj_path, obj_path.with_suffix(".mtl")]
+        anon_faces.append((f, a))
+    secs["anonymize"] = time.perf_counter() - t
+
+    t = stage("render")
+    for f, a in anon_faces:
+        img = render_front(a.vertices, f.fit.triangles, f.fit.uv, a.texture, img_size=opts.img_size,
+                           margin=opts.render_margin, background=opts.background)
+        rp = out / "render" / f"{f.name}_front.png"
+        save_image_atomic(rp, img)
+        written.append(rp)
+    secs["render"] = time.perf_counter() - t
+
+    t = stage("composite")
+    comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
+                                texture=a.texture) for f, a in anon_faces]
+    composite = composite_image(seg_rgb, comp_faces)
+    ext = path.suffix.lower()
+    if ext not in (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"):
+        ext = ".png"
+    cp = out / "anonymized" / f"{stem}{ext}"
+    write_composite(cp, composite, original=image)
+    written.append(cp)
+    secs["composite"] = time.perf_counter() - t
+
+    secs["total"] = sum(v for k, v in secs.items())
+    report.seconds = {k: round(v, 4) for k, v in secs.items()}
+    report.outputs = [str(p.relative_to(out)) for p in written]
+
+    marker = {
+        "version": __version__,
+        "input_signature": input_signature(path),
+        "options": opts.fingerprint(),
+        "report": asdict(report),
+    }
+    mp = marker_path(out, stem)
+    mp.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(mp, "w") as fh:
+        json.dump(marker, fh, indent=1)
+    return report
+
+
+def write_report(out: Path, reports: list[ImageReport], opts: RunOptions, started: float) -> Path:
+    from faceanon.io.atomic import atomic_write
+
+    ok = sum(r.status == "ok" for r in reports)
+    skipped = sum(r.status == "skipped" for r in reports)
+    failed = sum(r.status == "failed" for r in reports)
+    data = {
+        "faceanon_version": __version__,
+        "options": asdict(opts),
+        "summary": {"images": len(reports), "ok": ok, "skipped": skipped, "failed": failed,
+                    "seconds": round(time.time() - started, 3)},
+        "images": [asdict(r) for r in reports],
+    }
+    path = out / "report.json"
+    with atomic_write(path, "w") as fh:
+        json.dump(data, fh, indent=1)
+    return path
+
+
+def clean_stale_temps(out: Path) -> int:
+    """Remove temp files a killed run may have left (``.<name>.<random>.tmp``)."""
+    n = 0
+    if not out.is_dir():
+        return 0
+    for root, _dirs, files in os.walk(out):
+        for name in files:
+            if name.startswith(".") and name.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(root, name))
+                    n += 1
+                except OSError:
+                    pass
+    return n
+
+
+def failure_report(path: Path, stem: str, exc: BaseException) -> ImageReport:
+    reason = exc.one_line() if isinstance(exc, FaceanonError) else f"internal error: {type(exc).__name__}: {exc}"
+    return ImageReport(input=str(path.resolve()), stem=stem, status="failed", error=reason)
