@@ -1,0 +1,66 @@
+"""Abstract face detector and reconstruction backend (one small module per implementation).
+
+Every implementation takes and returns data in the project convention (``faceanon.types``):
+RGB uint8 images of shape (H, W, 3), image coordinates x right / y down with pixel centres at
+integer coordinates.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from faceanon.errors import ImageError
+from faceanon.types import Detection, FaceFit
+
+
+def as_rgb_uint8(image: np.ndarray, name: str = "rgb") -> np.ndarray:
+    """Check an image argument and return it as a C-contiguous (H, W, 3) uint8 RGB array.
+
+    Accepts (H, W) or (H, W, 1) grey and (H, W, 4) RGBA (alpha dropped) uint8 arrays as a
+    convenience; anything else raises :class:`ImageError` naming the argument.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ImageError(f"{name} must be uint8, got dtype {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{name} must have shape (H, W, 3), got {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ImageError(f"{name} is empty: shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image)
+
+
+class FaceDetector(ABC):
+    """Finds every face in an image."""
+
+    @abstractmethod
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Detect faces.
+
+        rgb: (H, W, 3) uint8 RGB image.
+        Returns one :class:`Detection` per face (image px), highest score first; an empty list
+        when there is none.
+        """
+
+
+class ReconstructionBackend(ABC):
+    """Fits a 3D face model to one detected face."""
+
+    #: short backend identifier stored in ``FaceFit.backend``
+    name: str = ""
+
+    @abstractmethod
+    def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
+        """Reconstruct the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB)."""
+
+    def fit_all(self, rgb: np.ndarray, detections: list[Detection]) -> list[FaceFit]:
+        """Reconstruct every detection of one image (same order)."""
+        return [self.fit(rgb, d) for d in detections]
