@@ -1,0 +1,216 @@
+"""Segment stage: remove the eyes (and, by default, the lips) of every face of an image.
+
+Pure functions on arrays (no Typer/Rich, no file I/O) so that ``faceanon run`` chains them in
+memory; ``faceanon segment`` (:mod:`faceanon.cli.segment_cmd`) reads and writes the files.
+
+What :func:`segment_image` does, for every face of the image (fixing the seed's bugs B6-14/15):
+
+1. **removed region** - the pixels labelled right/left eye (1, 2) and, unless ``keep_mouth``, upper/
+   lower lip (6, 7), grown by ``margin x IOD`` px (Euclidean distance, i.e. a disc structuring
+   element). The margin is a FRACTION OF THE INTER-OCULAR DISTANCE of that face, so a face 4x
+   smaller gets a 4x smaller margin and the same relative coverage; the seed's margin in pixels
+   (default 0) left eyelids and lashes of small or closed eyes in place (B6-14). The union over the
+   faces is removed.
+2. **alpha** - exactly 0 on every removed pixel (the seed's Gaussian feather straddled the border,
+   so alpha > 0 mixed original eye pixels back in, B6-15), then an OUTWARD smoothstep ramp: a
+   pixel at Euclidean distance ``d`` px from the removed region gets
+   ``255 * smoothstep(d / (feather_px + 1))``, i.e. the ``feather_px`` pixels just outside are
+   partially transparent and everything farther away is 255.
+3. **RGB** - the removed region is filled by Telea inpainting (``cv2.inpaint``) from the pixels
+   around it, so it holds no original eye/mouth pixel; every other pixel - the feather ring
+   included - keeps the original RGB exactly (the skin is clinical data: it is never blurred or
+   blended). Consumers use the alpha to know which pixels are real.
+
+Inter-ocular distance (IOD): the outer eye corners' distance (landmarks 36-45), as
+:attr:`faceanon.types.FaceFit.inter_ocular`. For the seed's npz files, which have no landmarks,
+:func:`estimate_inter_ocular` derives it from the part labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from faceanon.types import EYE_LABELS, LIP_LABELS
+
+__all__ = [
+    "SegmentFace",
+    "segment_image",
+    "removed_region",
+    "feather_alpha",
+    "estimate_inter_ocular",
+    "inpaint_radius",
+    "EYE_CENTROID_TO_IOD",
+    "FACE_WIDTH_TO_IOD",
+]
+
+#: Distance between the eye-label centroids (~ the pupils) divided by the outer-corner IOD. The eye
+#: labels span the palpebral fissure (~30 % of the outer-corner distance each), so the centroids sit
+#: ~0.7 IOD apart; checked on the 3DDFA-V3 fixtures: edo 292 px / (754 - 334) px outer extent = 0.70,
+#: sis 204 / 289 = 0.71.
+EYE_CENTROID_TO_IOD = 0.70
+#: Fallback when an eye label is missing (profile, occlusion): IOD ~ 0.55 x width of the labelled
+#: face (edo 420 / 702 = 0.60, sis 289 / 532 = 0.54 on the fixtures).
+FACE_WIDTH_TO_IOD = 0.55
+#: Telea radius as a fraction of the IOD (at least 3 px).
+INPAINT_RADIUS_FRACTION = 0.02
+
+
+@dataclass
+class SegmentFace:
+    """One face to segment.
+
+    labels:       (H, W) uint8 part labels of THIS face (0 background .. 8 skin, see
+                  :mod:`faceanon.types`), same size as the image
+    inter_ocular: outer-eye-corner distance in px (``FaceFit.inter_ocular``); ``None`` (or a
+                  non-positive / non-finite value) -> :func:`estimate_inter_ocular` from the labels
+    """
+
+    labels: np.ndarray
+    inter_ocular: Optional[float] = None
+
+    def iod(self) -> float:
+        v = self.inter_ocular
+        if v is not None and np.isfinite(v) and v > 0:
+            return float(v)
+        return estimate_inter_ocular(self.labels)
+
+
+def estimate_inter_ocular(labels: np.ndarray, landmarks68: Optional[np.ndarray] = None) -> float:
+    """Inter-ocular (outer eye corners) distance of one face in px.
+
+    labels: (H, W) uint8 part labels; landmarks68: optional (68, 2) image px (iBUG order).
+    With landmarks: ``|lm[36] - lm[45]|``. Else: distance of the centroids of labels 1 and 2
+    divided by :data:`EYE_CENTROID_TO_IOD`; if an eye label is empty: :data:`FACE_WIDTH_TO_IOD` x
+    the width of the labelled face (labels > 0). Returns 0.0 for an empty label map.
+    """
+    if landmarks68 is not None:
+        lm = np.asarray(landmarks68, dtype=np.float64)
+        if lm.shape == (68, 2) and np.all(np.isfinite(lm[[36, 45]])):
+            d = float(np.linalg.norm(lm[36] - lm[45]))
+            if d > 0:
+                return d
+    labels = np.asarray(labels)
+    centres = []
+    for lab in EYE_LABELS:
+        ys, xs = np.nonzero(labels == lab)
+        if xs.size == 0:
+            break
+        centres.append((xs.mean(), ys.mean()))
+    if len(centres) == 2:
+        d = float(np.hypot(centres[0][0] - centres[1][0], centres[0][1] - centres[1][1]))
+        if d > 0:
+            return d / EYE_CENTROID_TO_IOD
+    cols = np.nonzero((labels > 0).any(axis=0))[0]
+    if cols.size == 0:
+        return 0.0
+    return float(cols[-1] - cols[0] + 1) * FACE_WIDTH_TO_IOD
+
+
+def inpaint_radius(iod: float) -> int:
+    """Telea neighbourhood radius for a face of this IOD: max(3, round(0.02 x IOD)) px."""
+    return max(3, int(round(INPAINT_RADIUS_FRACTION * max(float(iod), 0.0))))
+
+
+def _distance_to(mask: np.ndarray) -> np.ndarray:
+    """(H, W) float32 Euclidean distance of every pixel to the nearest True pixel of ``mask``."""
+    if not mask.any():
+        return np.full(mask.shape, np.inf, np.float32)
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def removed_region(labels: np.ndarray, iod: float, *, keep_mouth: bool = False, margin: float = 0.15) -> np.ndarray:
+    """(H, W) bool: this face's eye (+ lip) labels grown by ``margin * iod`` px (Euclidean disc)."""
+    parts = EYE_LABELS if keep_mouth else EYE_LABELS + LIP_LABELS
+    core = np.isin(labels, parts)
+    radius = float(margin) * float(iod)
+    if radius <= 0 or not core.any():
+        return core
+    # crop to the core's bbox + radius: the distance transform is then O(face), not O(photo)
+    h, w = core.shape
+    ys, xs = np.nonzero(core.any(axis=1))[0], np.nonzero(core.any(axis=0))[0]
+    pad = int(np.ceil(radius)) + 1
+    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
+    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+    out = np.zeros_like(core)
+    out[y0:y1, x0:x1] = _distance_to(core[y0:y1, x0:x1]) <= radius
+    return out
+
+
+def feather_alpha(removed: np.ndarray, feather_px: float) -> np.ndarray:
+    """(H, W) uint8 alpha: 0 on ``removed``, smoothstep ramp to 255 over ``feather_px`` px outside."""
+    if not removed.any():
+        return np.full(removed.shape, 255, np.uint8)
+    d = _distance_to(removed)
+    t = np.clip(d / (float(feather_px) + 1.0), 0.0, 1.0)
+    s = t * t * (3.0 - 2.0 * t)
+    alpha = np.rint(255.0 * s).astype(np.uint8)
+    alpha[removed] = 0
+    return alpha
+
+
+def _check_inputs(rgb: np.ndarray, faces: Sequence[SegmentFace], margin: float, feather_px: float) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        shape = getattr(rgb, "shape", None)
+        dtype = getattr(rgb, "dtype", type(rgb).__name__)
+        raise ValueError(f"segment_image: rgb must be (H, W, 3) uint8, got {shape} {dtype}")
+    h, w = rgb.shape[:2]
+    for i, f in enumerate(faces):
+        lab = np.asarray(f.labels)
+        if lab.shape != (h, w):
+            raise ValueError(f"segment_image: faces[{i}].labels must be ({h}, {w}) like the image, got {lab.shape}")
+        if lab.dtype != np.uint8:
+            raise ValueError(f"segment_image: faces[{i}].labels must be uint8, got {lab.dtype}")
+    if not np.isfinite(margin) or margin < 0:
+        raise ValueError(f"segment_image: margin must be >= 0 (a fraction of the inter-ocular distance), got {margin}")
+    if not np.isfinite(feather_px) or feather_px < 0:
+        raise ValueError(f"segment_image: feather_px must be >= 0, got {feather_px}")
+
+
+def segment_image(
+    rgb: np.ndarray,
+    faces: Sequence[SegmentFace],
+    *,
+    keep_mouth: bool = False,
+    margin: float = 0.15,
+    feather_px: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the eyes (and lips) of every face; see the module docstring for the exact rules.
+
+    rgb:        (H, W, 3) uint8 RGB photo (upright)
+    faces:      every face of the photo (:class:`SegmentFace`; its labels (H, W) uint8)
+    keep_mouth: keep the lips (labels 6, 7)
+    margin:     growth of the removed parts, as a fraction of each face's inter-ocular distance
+    feather_px: width of the outward alpha ramp in px (0 = hard edge)
+
+    Returns ``(rgba, removed)``: rgba (H, W, 4) uint8 - RGB inpainted on the removed pixels and the
+    original elsewhere, alpha 0 on the removed pixels, ramping to 255 outside; removed (H, W) bool.
+    """
+    _check_inputs(rgb, faces, margin, feather_px)
+    h, w = rgb.shape[:2]
+    removed = np.zeros((h, w), bool)
+    radius = 3
+    for f in faces:
+        iod = f.iod()
+        removed |= removed_region(np.asarray(f.labels), iod, keep_mouth=keep_mouth, margin=margin)
+        radius = max(radius, inpaint_radius(iod))
+
+    out = np.empty((h, w, 4), np.uint8)
+    out[:, :, :3] = rgb
+    out[:, :, 3] = feather_alpha(removed, feather_px)
+    if removed.any():
+        # Telea only reads pixels within `radius` of the region: inpaint a padded crop of it.
+        ys, xs = np.nonzero(removed.any(axis=1))[0], np.nonzero(removed.any(axis=0))[0]
+        pad = radius + 2
+        y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
+        x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        m = removed[y0:y1, x0:x1].astype(np.uint8) * 255
+        filled = cv2.inpaint(crop, m, float(radius), cv2.INPAINT_TELEA)
+        sub = out[y0:y1, x0:x1, :3]
+        sel = m > 0
+        sub[sel] = filled[sel]  # only the removed pixels change: the rest stays bit-exact
+    return out, removed
