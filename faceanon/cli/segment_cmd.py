@@ -1,1 +1,268 @@
-"""Placeholder: this command module is being written."""
+"""``faceanon segment RECON OUT``: remove eyes (and lips) of every face, write ``<stem>_masked.png``.
+
+Also home of the helpers that find the reconstruct outputs and the original photos; the composite
+command uses them too.
+
+Layouts accepted for RECON (searched recursively, hidden folders skipped):
+
+* ``faceanon reconstruct`` output: ``RECON/<stem>/<stem>_projections.npz`` (main face) and
+  ``RECON/<stem>/<stem>_face<k>_projections.npz`` (other faces); stems with sub-folders
+  (``--recursive``) are ``RECON/<sub>/<stem>/...``;
+* the seed's layout (``out/face3d/<stem>/<stem>_projections.npz``), the same shape;
+* a flat folder of ``<stem>_projections.npz`` files (e.g. the 3DDFA-V3 reference fixtures), or a
+  single ``<stem>_projections.npz`` file: the stem comes from the file name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from faceanon.cli import options as opt
+from faceanon.cli.app import app
+from faceanon.cli.batch import check_out_not_in, finish, run_batch
+from faceanon.errors import FaceanonError, ImageError, UsageError
+
+NPZ_SUFFIX = "_projections.npz"
+_FACE_RE = re.compile(r"^(?P<base>.+)_face(?P<k>[0-9]+)$")
+
+
+@dataclass
+class FaceFiles:
+    """One face of a reconstructed image: its output name, face index and npz path."""
+
+    name: str
+    index: int
+    npz: Path
+
+
+@dataclass
+class ReconImage:
+    """The reconstruct outputs of one image: ``stem`` (may contain ``/``), folder, faces by index."""
+
+    stem: str
+    folder: Path
+    faces: list[FaceFiles] = field(default_factory=list)
+
+
+def _is_hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def discover_recon(recon: Path) -> list[ReconImage]:
+    """Group the ``*_projections.npz`` files under ``recon`` by image stem (sorted by stem).
+
+    Raises :class:`UsageError` when ``recon`` does not exist or holds no npz file, or when two
+    folders claim the same stem.
+    """
+    if not recon.exists():
+        raise UsageError(f"RECON not found: {recon}", "pass the output folder of `faceanon reconstruct`")
+    if recon.is_file():
+        if not recon.name.endswith(NPZ_SUFFIX):
+            raise UsageError(f"{recon} is not a <stem>{NPZ_SUFFIX} file",
+                             "pass the output folder of `faceanon reconstruct`")
+        files = [recon]
+        root = recon.parent
+    else:
+        root = recon
+        files = sorted(p for p in recon.rglob(f"*{NPZ_SUFFIX}")
+                       if p.is_file() and not _is_hidden(p.relative_to(recon)))
+    if not files:
+        raise UsageError(f"no *{NPZ_SUFFIX} file in {recon}",
+                         "RECON must be the output folder of `faceanon reconstruct` (or the seed's face3d/)")
+    groups: dict[str, ReconImage] = {}
+    for npz in files:
+        name = npz.name[: -len(NPZ_SUFFIX)]
+        if not name:
+            continue
+        folder = npz.parent
+        rel = folder.relative_to(root)
+        m = _FACE_RE.match(name)
+        if rel != Path(".") and folder.name == name:  # RECON/<stem>/<stem>_projections.npz
+            stem, index = rel.as_posix(), 0
+        elif rel != Path(".") and m and folder.name == m.group("base"):  # RECON/<stem>/<stem>_face<k>_...
+            stem, index = rel.as_posix(), int(m.group("k"))
+        elif m and (folder / f"{m.group('base')}{NPZ_SUFFIX}").is_file():  # flat, with its main face
+            stem, index = (rel / m.group("base")).as_posix(), int(m.group("k"))
+        else:  # flat layout, or a folder named differently from its npz (seed: stem from the file)
+            stem, index = (rel / name).as_posix(), 0
+        stem = stem[2:] if stem.startswith("./") else stem
+        g = groups.get(stem)
+        if g is None:
+            g = groups[stem] = ReconImage(stem=stem, folder=folder)
+        elif g.folder != folder:
+            raise UsageError(f"stem {stem!r} found in two places: {g.folder} and {folder}",
+                             "keep one reconstruction per image in RECON")
+        g.faces.append(FaceFiles(name=name, index=index, npz=npz))
+    out = []
+    for stem in sorted(groups, key=lambda s: (s.casefold(), s)):
+        g = groups[stem]
+        g.faces.sort(key=lambda f: (f.index, f.name))
+        out.append(g)
+    return out
+
+
+def load_face_record(npz: Path) -> dict:
+    """Read one projections npz (``faceanon.io.records.load_projections``), errors naming the file."""
+    from faceanon.io.records import load_projections
+
+    try:
+        rec = load_projections(npz)
+    except FaceanonError:
+        raise
+    except Exception as exc:
+        raise FaceanonError(f"{npz}: cannot read the projections file ({type(exc).__name__}: {exc})",
+                            "rerun `faceanon reconstruct` for this image") from exc
+    labels = rec.get("seg_visible_labels_full")
+    if labels is None:
+        raise FaceanonError(f"{npz}: no seg_visible_labels_full (part labels)",
+                            "rerun `faceanon reconstruct`; seed files need 3DDFA-V3's --seg_visible")
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.size == 0:
+        raise FaceanonError(f"{npz}: seg_visible_labels_full must be a 2-D label map, got shape {labels.shape}")
+    if labels.dtype != np.uint8:
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 255:
+            raise FaceanonError(f"{npz}: seg_visible_labels_full has dtype {labels.dtype}, expected uint8 labels")
+        labels = labels.astype(np.uint8)
+    if labels.max() > 8:
+        raise FaceanonError(f"{npz}: seg_visible_labels_full has label {int(labels.max())}; labels are 0..8")
+    rec = dict(rec)
+    rec["seg_visible_labels_full"] = labels
+    return rec
+
+
+def _source_from(records: list[dict]) -> Optional[Path]:
+    for rec in records:
+        src = rec.get("source")
+        if src is None:
+            continue
+        try:
+            text = str(np.asarray(src).item()) if np.ndim(src) == 0 else str(src)
+        except Exception:
+            continue
+        if text:
+            return Path(text)
+    return None
+
+
+def find_original(stem: str, images: Optional[Path], records: list[dict]) -> Path:
+    """The original photo of ``stem``: ``images/<stem>.<ext>`` (any image extension, any case).
+
+    Without ``images``, the npz's ``source`` path (when it holds one). Raises a one-line
+    :class:`ImageError` otherwise (not found, ambiguous).
+    """
+    from faceanon.io.images import is_image_path
+
+    if images is None:
+        src = _source_from(records)
+        if src is None:
+            raise ImageError(f"no original photo known for {stem}",
+                             "pass --images DIR, the folder of the photos given to `faceanon reconstruct`")
+        if not src.is_file():
+            raise ImageError(f"original photo of {stem} not found at {src} (recorded in the npz)",
+                             "pass --images DIR, the folder holding the photos")
+        return src
+    rel = Path(stem)
+    folder = images / rel.parent
+    name = rel.name
+    try:
+        entries = [p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith(".")]
+    except OSError:
+        entries = []
+    hits = sorted((p for p in entries if p.stem == name), key=lambda p: p.name)
+    if not hits:
+        # reconstruct's collision rule: a.jpg + a.png -> stems a_jpg, a_png
+        m = re.match(r"^(.+)_([A-Za-z]+)$", name)
+        if m:
+            hits = sorted((p for p in entries if p.stem == m.group(1)
+                           and p.suffix[1:].lower() == m.group(2).lower()), key=lambda p: p.name)
+    if not hits:
+        raise ImageError(f"original photo of {stem} not found: no {name}.<png|jpg|jpeg|bmp|tif|tiff|webp> in {folder}",
+                         "--images must be the folder of the photos given to `faceanon reconstruct`")
+    if len(hits) > 1:
+        raise ImageError(f"original photo of {stem} is ambiguous: {', '.join(p.name for p in hits)} in {folder}",
+                         "keep one photo per stem in --images")
+    return hits[0]
+
+
+def item_path(g: ReconImage) -> Path:
+    """The path named in progress and error lines: the stem's folder, or its npz in a flat layout."""
+    return g.folder if g.folder.name == Path(g.stem).name else g.faces[0].npz
+
+
+def face_inter_ocular(rec: dict) -> float:
+    """IOD of a face record: landmarks68 when present (faceanon npz), else estimated from the labels."""
+    from faceanon.stages.segment import estimate_inter_ocular
+
+    lm = rec.get("landmarks68")
+    return estimate_inter_ocular(rec["seg_visible_labels_full"], None if lm is None else np.asarray(lm))
+
+
+def check_same_size(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz: Path) -> None:
+    """One clear error when the photo and a label map differ in size."""
+    h, w = rgb_shape[:2]
+    lh, lw = labels.shape
+    if (h, w) != (lh, lw):
+        raise ImageError(
+            f"{image_path}: image is {w}×{h} px but the label map of {npz.name} is {lw}×{lh} px",
+            "--images must hold the exact photos given to `faceanon reconstruct` (same size, same orientation)")
+
+
+@app.command(
+    "segment",
+    epilog=(
+        "Examples:\n\n"
+        "  faceanon segment out/face3d out/seg --images photos/\n\n"
+        "  faceanon segment out/face3d out/seg --images photos/ --keep-mouth --margin 0.25\n\n"
+        "  faceanon segment face3d/ seg/ --images photos/ --feather-px 0"
+    ),
+)
+def segment(
+    recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct` (<stem>/<stem>_projections.npz)."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Output folder for <stem>_masked.png (RGBA)."),
+    images: Optional[Path] = typer.Option(None, "--images", "-i", help="Folder of the original photos (<stem>.<ext>). Default: the path recorded in the npz."),
+    keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the lips (only the eyes are removed)."),
+    margin: float = typer.Option(0.15, "--margin", min=0.0, max=5.0, help="Grow the removed parts by this FRACTION of the inter-ocular distance (same coverage for small and large faces)."),
+    feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, max=200.0, help="Width (px) of the alpha ramp OUTSIDE the removed area; alpha is exactly 0 inside."),
+    max_pixels: int = opt.MAX_PIXELS,
+) -> None:
+    """Remove the eyes (and lips) of every face: alpha 0 there, RGB inpainted.
+
+    Writes OUT/<stem>_masked.png (RGBA): alpha 0 on the removed pixels and a smooth ramp to 255 over
+    --feather-px outside them; RGB is Telea-inpainted on the removed pixels and the original
+    photo everywhere else. A failing image gets one error line; the others complete (exit 1 if any
+    failed).
+    """
+    from faceanon.io.images import load_image, save_image_atomic
+    from faceanon.stages.segment import SegmentFace, segment_image
+
+    groups = discover_recon(recon)
+    if images is not None:
+        if not images.is_dir():
+            raise UsageError(f"--images folder not found: {images}")
+        check_out_not_in(images, out)
+    by_stem = {g.stem: g for g in groups}
+
+    def process(path: Path, stem: str) -> dict:
+        g = by_stem[stem]
+        records = [load_face_record(f.npz) for f in g.faces]
+        src = find_original(stem, images, records)
+        img = load_image(src, max_pixels=max_pixels)
+        faces = []
+        for f, rec in zip(g.faces, records):
+            labels = rec["seg_visible_labels_full"]
+            check_same_size(img.rgb.shape, labels, src, f.npz)
+            faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec)))
+        rgba, removed = segment_image(img.rgb, faces, keep_mouth=keep_mouth, margin=margin, feather_px=feather_px)
+        target = out / f"{stem}_masked.png"
+        save_image_atomic(target, rgba)
+        return {"removed": float(removed.mean()), "faces": len(faces)}
+
+    items = [(item_path(g), g.stem) for g in groups]
+    outcomes = run_batch(items, process, label="segment")
+    raise typer.Exit(finish(outcomes, "segment"))

@@ -1,0 +1,263 @@
+"""Composite stage: render every anonymized face back into the photo at its original pose.
+
+Pure functions on arrays (no Typer/Rich); :func:`write_composite` is the one file-level helper,
+used by ``faceanon composite`` and ``faceanon run``.
+
+For each face (:class:`CompositeFace`: the morphed mesh at the ORIGINAL pose in image px, its UVs
+and its baked texture):
+
+1. the mesh is rasterized with the project rasterizer (:func:`faceanon.raster.rasterize`) inside its
+   bounding box only (vertices offset to a crop window), at the photo's native resolution;
+2. the UVs are interpolated per pixel and the texture is sampled bilinearly (``cv2.remap``;
+   u -> x = u (T-1), v -> y = (1-v) (T-1), texture row 0 = v 1);
+3. the render is blended into the base image with a feather weight: the coverage mask eroded by
+   half the feather width, Gaussian-blurred (sigma = a quarter of it), times the coverage. The
+   weight is therefore 0 outside the rendered pixels, rises over ``feather`` px inside the face
+   border and is exactly 1 in the interior (values within 1e-4 of 0/1 are snapped).
+
+Why feathering and not Poisson (``cv2.seamlessClone``): the texture was baked from this very photo,
+so colours already match at the border and a short alpha ramp hides the seam. Poisson blending
+would instead re-solve the colour of the WHOLE face from the boundary - shifting skin tone and
+flattening lesions, redness and pigmentation, which are the clinical content users need intact - it
+is not local (one odd boundary pixel tints the face), and it is much slower on large faces.
+
+Faces are composited in increasing order of :attr:`CompositeFace.depth` (default: the face's
+apparent size, since per-face z frames are not comparable across faces), so nearer faces are drawn
+last and win where faces overlap. Only pixels covered by a face's render (or in its ``removed``
+mask) change: every pixel outside the faces' boxes is exactly the base.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from faceanon.types import ImageRecord
+
+__all__ = [
+    "CompositeFace",
+    "composite_image",
+    "render_face_crop",
+    "default_feather_px",
+    "composite_extension",
+    "write_composite",
+    "FEATHER_FRACTION",
+]
+
+#: Default feather width as a fraction of the face size (square root of its rendered area, px).
+FEATHER_FRACTION = 0.02
+_SNAP = 1e-4
+
+
+@dataclass
+class CompositeFace:
+    """One anonymized face to paint back into the photo.
+
+    vertices: (N, 3) float32 image px - x right, y down, z larger = nearer - the morphed face AT THE
+              ORIGINAL POSE (``AnonymizedFace.posed_image_vertices``)
+    triangles:(M, 3) int32 indices into ``vertices``
+    uv:       (N, 2) float in [0, 1], u right, v up
+    texture:  (T, T', 3) uint8 RGB, row 0 = v 1
+    removed:  optional (H, W) bool, pixels of the base that must not survive (the segment stage's
+              removed eyes/mouth): where the face covers them the render replaces them at full
+              weight, where it does not they are re-inpainted from the composite. Harmless with a
+              segmented base, and a safety net when the base is the original photo
+    depth:    optional compositing key, larger = nearer (drawn later); default: the face size
+    """
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+    uv: np.ndarray
+    texture: np.ndarray
+    removed: Optional[np.ndarray] = None
+    depth: Optional[float] = None
+
+
+def default_feather_px(face_size: float) -> float:
+    """Feather width for a face whose rendered area is ``face_size``² px: max(2, 2 % of the size)."""
+    return max(2.0, FEATHER_FRACTION * float(face_size))
+
+
+def _check_face(i: int, f: CompositeFace, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    v = np.asarray(f.vertices)
+    if v.ndim != 2 or v.shape[1] != 3 or not np.issubdtype(v.dtype, np.floating):
+        raise ValueError(f"composite_image: faces[{i}].vertices must be (N, 3) float, got {v.shape} {v.dtype}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"composite_image: faces[{i}].vertices contain NaN or inf")
+    n = v.shape[0]
+    t = np.asarray(f.triangles)
+    if t.ndim != 2 or t.shape[1] != 3 or not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"composite_image: faces[{i}].triangles must be (M, 3) int, got {t.shape} {t.dtype}")
+    if t.size and (t.min() < 0 or t.max() >= n):
+        raise ValueError(f"composite_image: faces[{i}].triangles index outside [0, {n})")
+    uv = np.asarray(f.uv)
+    if uv.shape != (n, 2):
+        raise ValueError(f"composite_image: faces[{i}].uv must be ({n}, 2), got {uv.shape}")
+    tex = np.asarray(f.texture)
+    if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8 or min(tex.shape[:2]) < 1:
+        raise ValueError(f"composite_image: faces[{i}].texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
+    if f.removed is not None and np.shape(f.removed) != (h, w):
+        raise ValueError(f"composite_image: faces[{i}].removed must be ({h}, {w}), got {np.shape(f.removed)}")
+    return (np.ascontiguousarray(v, np.float32), np.ascontiguousarray(t, np.int32),
+            np.asarray(uv, np.float64), np.ascontiguousarray(tex))
+
+
+def _window(v: np.ndarray, h: int, w: int, pad: int) -> Optional[tuple[int, int, int, int]]:
+    """Integer crop window (x0, y0, x1, y1) holding the vertices' bbox + pad, clipped; None if off-image."""
+    x0 = int(np.floor(v[:, 0].min())) - pad
+    y0 = int(np.floor(v[:, 1].min())) - pad
+    x1 = int(np.ceil(v[:, 0].max())) + pad + 1
+    y1 = int(np.ceil(v[:, 1].max())) + pad + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def render_face_crop(vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray, texture: np.ndarray,
+                     window: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Render a textured mesh (image px) inside ``window`` = (x0, y0, x1, y1).
+
+    Returns ``(rgb (h, w, 3) uint8, covered (h, w) bool)`` for the window.
+    """
+    from faceanon.raster import interpolate, rasterize
+
+    x0, y0, x1, y1 = window
+    local = vertices.copy()
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    # No back-face culling: the z-buffer already keeps the nearest surface, and culling would turn a
+    # mesh with the opposite winding (a mirrored fit) into NO face at all, i.e. the original photo
+    # would survive - the one failure an anonymizer must not have.
+    r = rasterize(local, triangles, y1 - y0, x1 - x0)
+    covered = r.tri_id >= 0
+    uvp = interpolate(r, uv)
+    th, tw = texture.shape[:2]
+    mapx = (uvp[..., 0] * (tw - 1)).astype(np.float32)
+    mapy = ((1.0 - uvp[..., 1]) * (th - 1)).astype(np.float32)
+    rgb = cv2.remap(texture, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    rgb[~covered] = 0
+    return rgb, covered
+
+
+def _feather_weight(covered: np.ndarray, width: float) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: 0 off the coverage, ramping to exactly 1 over ``width`` px inside."""
+    cov = covered.astype(np.float32)
+    if width <= 0:
+        return cov
+    e = max(1, int(round(width / 2.0)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1))
+    # the image border counts as covered (erode's default border): no fade where a face is cut by it
+    core = cv2.erode(covered.astype(np.uint8), kernel).astype(np.float32)
+    sigma = max(width / 4.0, 0.5)
+    k = int(2 * np.ceil(3 * sigma) + 1)
+    wgt = cv2.GaussianBlur(core, (k, k), sigma, borderType=cv2.BORDER_REPLICATE) * cov
+    wgt[wgt < _SNAP] = 0.0
+    wgt[wgt > 1.0 - _SNAP] = 1.0
+    return wgt
+
+
+def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
+                    feather_px: Optional[float] = None) -> np.ndarray:
+    """Render every anonymized face into ``base_rgb`` at its original pose, blended at the border.
+
+    base_rgb:   (H, W, 3) uint8 RGB - normally the segmented photo's RGB (eyes/mouth inpainted)
+    faces:      the faces (:class:`CompositeFace`), any order (sorted by ``depth``/size here)
+    feather_px: width of the blend ramp inside each face's border in px; ``None`` = 2 % of the face
+                size (at least 2 px); 0 = hard edge
+
+    Returns a new (H, W, 3) uint8 image; ``base_rgb`` is not modified. Pixels outside every face's
+    render (and ``removed`` mask) are exactly the base.
+    """
+    base = np.asarray(base_rgb)
+    if base.ndim != 3 or base.shape[2] != 3 or base.dtype != np.uint8:
+        raise ValueError(f"composite_image: base_rgb must be (H, W, 3) uint8, got {base.shape} {base.dtype}")
+    if feather_px is not None and (not np.isfinite(feather_px) or feather_px < 0):
+        raise ValueError(f"composite_image: feather_px must be >= 0 or None, got {feather_px}")
+    h, w = base.shape[:2]
+    checked = [(f, *_check_face(i, f, h, w)) for i, f in enumerate(faces)]
+
+    def key(item) -> float:
+        f, v = item[0], item[1]
+        if f.depth is not None:
+            return float(f.depth)
+        return float(np.sqrt(max(np.ptp(v[:, 0]), 0.0) * max(np.ptp(v[:, 1]), 0.0)))
+
+    checked.sort(key=key)  # stable: equal keys keep the given order
+    out = base.copy()
+    removed_any = np.zeros((h, w), bool)
+    covered_any = np.zeros((h, w), bool)
+    for f, v, t, uv, tex in checked:
+        removed = None if f.removed is None else np.asarray(f.removed, bool)
+        if removed is not None:
+            removed_any |= removed
+        win = _window(v, h, w, pad=2)
+        if win is None:
+            continue
+        x0, y0, x1, y1 = win
+        rgb, covered = render_face_crop(v, t, uv, tex, win)
+        if not covered.any():
+            continue
+        covered_any[y0:y1, x0:x1] |= covered
+        size = float(np.sqrt(covered.sum()))
+        width = default_feather_px(size) if feather_px is None else float(feather_px)
+        wgt = _feather_weight(covered, width)
+        if removed is not None:
+            wgt[removed[y0:y1, x0:x1] & covered] = 1.0
+        region = out[y0:y1, x0:x1]
+        sel = wgt > 0
+        a = wgt[sel][:, None]
+        region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
+    must_fill = removed_any & ~covered_any
+    if must_fill.any():
+        # removed pixels no face covers: Telea-fill them from the composite (never from the base)
+        ys, xs = np.nonzero(must_fill.any(axis=1))[0], np.nonzero(must_fill.any(axis=0))[0]
+        pad = 8
+        y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
+        x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+        m = must_fill[y0:y1, x0:x1]
+        filled = cv2.inpaint(np.ascontiguousarray(out[y0:y1, x0:x1]), m.astype(np.uint8) * 255, 3.0,
+                             cv2.INPAINT_TELEA)
+        out[y0:y1, x0:x1][m] = filled[m]
+    return out
+
+
+_KEEP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def composite_extension(original: ImageRecord) -> str:
+    """Output extension for an input: its own (lower case) for jpg/jpeg/png/webp/tif/tiff/bmp, else .png."""
+    try:
+        ext = Path(str(original.path)).suffix.lower()
+    except Exception:
+        ext = ""
+    return ext if ext in _KEEP_EXTENSIONS else ".png"
+
+
+def write_composite(path: Path | str, rgb: np.ndarray, *, original: ImageRecord) -> Path:
+    """Write the anonymized photo like its input, minus every identifying metadata.
+
+    path:     target file, normally ``<out>/anonymized/<stem><ext>`` with ``ext =
+              composite_extension(original)``; when ``path`` has no image extension, that
+              extension is appended
+    rgb:      (H, W, 3) uint8, upright (EXIF orientation already baked in by ``load_image``)
+    original: the input's record - its ICC profile is kept; JPEG quality is max(95, the input's
+              estimated quality)
+
+    Nothing else is carried over: no EXIF (so no orientation tag, GPS, maker notes, embedded
+    thumbnail), no XMP, no comments (``save_image_atomic`` writes none). Returns the written path.
+    """
+    from faceanon.io.images import save_image_atomic
+
+    target = Path(path)
+    if target.suffix.lower() not in _KEEP_EXTENSIONS:
+        target = target.with_name(target.name + composite_extension(original))
+    q = 95
+    if original.jpeg_quality is not None:
+        q = min(100, max(95, int(original.jpeg_quality)))
+    save_image_atomic(target, np.ascontiguousarray(rgb), icc=original.icc, jpeg_quality=q)
+    return target
