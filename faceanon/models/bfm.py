@@ -51,6 +51,8 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy", "ndarray"): lambda: np.ndarray,
     ("numpy", "dtype"): lambda: np.dtype,
+    # protocol-2 pickles store the array bytes as _codecs.encode(latin-1 text): a pure function
+    ("_codecs", "encode"): lambda: __import__("codecs").encode,
 }
 
 
@@ -145,10 +147,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def cache_key(sources: BFMSources) -> str:
-    """Short hash of the sources' sha256 values (sorted by role) and the derivation versions."""
+def cache_key(sources: BFMSources, source_sha256: dict[str, str | None] | None = None) -> str:
+    """Short hash of the sources' sha256 values (sorted by role) and the derivation versions.
+
+    ``source_sha256`` may give already verified hashes by role (e.g. from the asset store, which
+    checked the files against its manifest); the other files are hashed here (~50 ms in all).
+    """
+    known = source_sha256 or {}
     try:
-        hashes = {name: sha256_file(p) for name, p in sources.items()}
+        hashes = {name: known.get(name) or sha256_file(p) for name, p in sources.items()}
     except FileNotFoundError as exc:
         raise AssetError(f"BFM source file not found: {exc.filename}",
                          hint="run `faceanon assets download`") from exc
@@ -217,6 +224,7 @@ def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".incomplete", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
             fh.flush()
@@ -300,12 +308,13 @@ class BFMModel:
         return s.reshape(68, 3)
 
 
-def load_bfm(sources: BFMSources, cache_dir: str | Path) -> BFMModel:
+def load_bfm(sources: BFMSources, cache_dir: str | Path,
+             source_sha256: dict[str, str | None] | None = None) -> BFMModel:
     """Load the no-neck BFM from its derived cache in ``cache_dir``, building it on first use
     (or when a source file's sha256 or the recipe version changed). Stale derived files of older
-    keys are removed after a rebuild."""
+    keys are removed after a rebuild. ``source_sha256``: see :func:`cache_key`."""
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"{CACHE_PREFIX}{cache_key(sources)}.npz"
+    path = cache_dir / f"{CACHE_PREFIX}{cache_key(sources, source_sha256)}.npz"
     arrays = _read_cache(path) if path.is_file() else None
     if arrays is None:
         arrays = build_arrays(sources)

@@ -1,0 +1,110 @@
+"""Cached model loading: each detector/backend is built once per process and options.
+
+This is the only module of ``faceanon.models`` that talks to the asset store; the model classes
+take explicit file paths. Usage::
+
+    from faceanon.assets import get_store
+    store = get_store()
+    detector = get_detector(store, threshold=0.5, min_face_size=40)
+    backend = get_backend(store, "lite")
+    fits = [backend.fit(rgb, d) for d in detector.detect(rgb)]
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from faceanon.errors import UsageError
+from faceanon.models.base import FaceDetector, ReconstructionBackend
+
+LITE = "lite"
+
+_LOCK = threading.Lock()
+_CACHE: dict[tuple, object] = {}
+
+
+def _cached(key: tuple, build: Callable[[], object]):
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    obj = build()  # outside the lock: loading can take a while; a racing duplicate is harmless
+    with _LOCK:
+        return _CACHE.setdefault(key, obj)
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (tests; after the asset files changed)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _known_sha256(store, name: str) -> str | None:
+    """The sha256 the store verified ``name`` against (None when it does not know one)."""
+    try:
+        return store.expected_sha256(store.entry(name))
+    except AttributeError:
+        return None
+
+
+def _lite_bfm(store):
+    from faceanon.models.bfm import BFMSources, load_bfm
+
+    sources = BFMSources.from_resolver(store.require)
+    hashes = {role: _known_sha256(store, name) for role, name in BFMSources.NAMES.items()}
+    cache_dir = Path(store.derived_dir)
+    return _cached(("bfm", str(cache_dir), tuple(str(p) for _, p in sources.items())),
+                   lambda: load_bfm(sources, cache_dir, source_sha256=hashes))
+
+
+def _check_model(model: str) -> None:
+    if model != LITE:
+        raise UsageError(f"model {model!r} is not available here (available: {LITE})",
+                         hint=f"use --model {LITE}")
+
+
+def get_detector(store, model: str = LITE, *, threshold: float = 0.5, min_face_size: float = 0.0,
+                 max_faces: int | None = None, max_side: int | None = 1600) -> FaceDetector:
+    """The face detector of ``model`` (``lite``: CenterFace), loaded once per options.
+
+    threshold: score threshold; min_face_size: minimum box mean side in px; max_faces: keep at most
+    this many (highest score first), None = all; max_side: detect on a copy downscaled to this long
+    side when the image is larger.
+    """
+    _check_model(model)
+    from faceanon.models.centerface import CenterFace
+
+    path = store.require("detectors/centerface.onnx")
+    opts = dict(threshold=float(threshold), min_face_size=float(min_face_size),
+                max_faces=int(max_faces) if max_faces else None, max_side=max_side)
+    return _cached(("detector", model, str(path), tuple(sorted(opts.items()))),
+                   lambda: CenterFace(path, **opts))
+
+
+def get_backend(store, name: str = LITE, *, refine: bool = True) -> ReconstructionBackend:
+    """The reconstruction backend ``name`` (``lite``), loaded once per process."""
+    _check_model(name)
+    from faceanon.models.bfm import load_param_stats
+    from faceanon.models.lite import LiteBackend
+    from faceanon.models.mb05 import load_mb05
+
+    ckpt = store.require("3ddfa_v2/mb05_120x120.pth")
+    stats = store.require("3ddfa_v2/param_mean_std_62d_120x120.pkl")
+    bfm = _lite_bfm(store)
+
+    def build() -> LiteBackend:
+        mean, std = load_param_stats(stats)
+        return LiteBackend(load_mb05(ckpt), mean, std, bfm, refine=refine)
+
+    return _cached(("backend", name, str(ckpt), str(stats), id(bfm), refine), build)
+
+
+def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean_vertices (N, 3) float32 model frame y up, triangles (M, 3) int32 project winding,
+    uv (N, 2) float32) of ``model``'s face model."""
+    _check_model(model)
+    bfm = _lite_bfm(store)
+    return bfm.mean_vertices, bfm.triangles, bfm.uv
