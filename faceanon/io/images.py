@@ -65,8 +65,9 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", "
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 60_000_000
 
-# Pillow plugins allowed to decode inputs (content sniffing is limited to these).
-_DECODE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP")
+# Pillow plugins allowed to decode inputs (content sniffing is limited to these). MPO files are
+# opened by the JPEG plugin (its factory returns an MpoImageFile).
+_DECODE_FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")
 _OPEN_LOCK = threading.Lock()
 
 
@@ -208,9 +209,9 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
         if counts[wanted[p].casefold()] == 1:
             result[p] = wanted[p]
             used.add(wanted[p].casefold())
-    for p in ordered:
-        if p in result:
-            continue
+    rest = [p for p in ordered if p not in result]
+    rest.sort(key=lambda p: wanted[p] != base[p])  # stable: unchanged names first, then list order
+    for p in rest:
         stem = wanted[p]
         if stem.casefold() in used:
             i = 2
