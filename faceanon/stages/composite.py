@@ -45,6 +45,7 @@ __all__ = [
     "default_feather_px",
     "composite_extension",
     "write_composite",
+    "posed_image_vertices",
     "FEATHER_FRACTION",
 ]
 
@@ -224,6 +225,61 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
                              cv2.INPAINT_TELEA)
         out[y0:y1, x0:x1][m] = filled[m]
     return out
+
+
+def posed_image_vertices(anon_vertices: np.ndarray, recon_vertices: np.ndarray, height: int,
+                         v2d: Optional[np.ndarray] = None) -> np.ndarray:
+    """Place an anonymized OBJ back at the original pose, in image px (for ``faceanon composite``).
+
+    anon_vertices:  (N, 3) the anonymize output OBJ's vertices - canonical frame (default) or the
+                    photo frame (``--keep-pose``), either works
+    recon_vertices: (N, 3) the ``<name>_extractTex.obj`` vertices the anonymization started from
+                    (faceanon: the y-up photo frame (x, H - y, z))
+    height:         image height H
+    v2d:            optional (N, 2) ``v2d_full`` image px of the original vertices; used only when
+                    ``recon_vertices`` are not photo-aligned (the seed's OBJ is in the model's world
+                    frame): an affine (weak-perspective) map from that frame to the image is then
+                    fitted on (recon_vertices, v2d)
+
+    The anonymize stage maps the fit X to the mean U with ``sim = umeyama(X, U)`` and morphs
+    ``B = (1 - a) sim(X) + a U``. ``umeyama(X, B)`` equals ``sim`` exactly for every ``a`` (the
+    cross-covariance keeps the polar rotation and trace of the U fit), so ``sim^-1(B)`` - the
+    keep-pose vertices the ``run`` pipeline composites - is recovered from the files alone; for a
+    keep-pose OBJ the same fit is the identity. Returns (N, 3) float32 x right, y down, larger z
+    nearer.
+    """
+    from faceanon.stages.geometry import umeyama
+
+    B = np.asarray(anon_vertices, np.float64)
+    X = np.asarray(recon_vertices, np.float64)
+    if B.ndim != 2 or B.shape[1] != 3 or X.shape != B.shape:
+        raise ValueError(f"posed_image_vertices: anonymized {B.shape} and reconstructed {X.shape} meshes "
+                         "must both be (N, 3) with the same N")
+    posed = umeyama(X, B).inverse_apply(B)  # in X's frame
+    out = np.empty_like(posed)
+    aligned = True
+    if v2d is not None:
+        v2d = np.asarray(v2d, np.float64)
+        if v2d.shape != (X.shape[0], 2):
+            raise ValueError(f"posed_image_vertices: v2d must be ({X.shape[0]}, 2), got {v2d.shape}")
+        img_xy = np.column_stack([X[:, 0], height - X[:, 1]])
+        size = float(np.sqrt(max(np.ptp(v2d[:, 0]), 1.0) * max(np.ptp(v2d[:, 1]), 1.0)))
+        aligned = float(np.median(np.linalg.norm(img_xy - v2d, axis=1))) <= 0.02 * size + 1.0
+    if aligned:
+        out[:, 0] = posed[:, 0]
+        out[:, 1] = height - posed[:, 1]
+        out[:, 2] = posed[:, 2]
+    else:
+        A = np.column_stack([X, np.ones(len(X))])
+        M, *_ = np.linalg.lstsq(A, v2d, rcond=None)  # (4, 2): image x, y = [X, 1] @ M
+        P = np.column_stack([posed, np.ones(len(posed))])
+        out[:, :2] = P @ M
+        ax, ay = M[:3, 0], M[:3, 1]
+        n = -np.cross(ax, ay)  # image x right, y down => x cross y points away from the camera
+        norm = float(np.linalg.norm(n))
+        scale = float(np.sqrt(np.linalg.norm(ax) * np.linalg.norm(ay)))
+        out[:, 2] = posed @ (n / norm) * scale if norm > 0 else 0.0
+    return out.astype(np.float32)
 
 
 _KEEP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
