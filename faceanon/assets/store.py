@@ -154,7 +154,7 @@ class _RichProgress:
 
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
@@ -192,6 +192,16 @@ class _NoProgress:
 
     def sink(self, name: str) -> ProgressSink:
         return NullProgress()
+
+
+def _progress_display(enabled: bool):
+    """A rich progress display when enabled and stderr is a terminal (logs get the per-file summary only)."""
+    if enabled:
+        from rich.console import Console
+
+        if Console(stderr=True).is_terminal:
+            return _RichProgress()
+    return _NoProgress()
 
 
 def _stderr_notice(text: str) -> None:
@@ -470,7 +480,7 @@ class AssetStore:
 
         todo_names = {e.name for e in todo}
         results: list[DownloadResult] = []
-        display = _RichProgress() if (progress and todo) else _NoProgress()
+        display = _progress_display(progress and bool(todo))
         with display:
             for entry in selected:
                 if entry.name in todo_names:
