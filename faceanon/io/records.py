@@ -224,7 +224,10 @@ def load_projections(path: Path | str, *, expected_size: Optional[tuple[int, int
     path = Path(path)
     hint = "re-run `faceanon reconstruct` for this image"
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, Mapping) and not hasattr(loaded, "files"):  # a bare .npy array
+            raise FaceanonError(f"{path}: not an .npz archive (a single .npy array)", hint=hint)
+        with loaded as npz:
             raw: dict[str, Any] = {}
             for key in npz.files:
                 try:
