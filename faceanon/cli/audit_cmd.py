@@ -43,27 +43,41 @@ def _dist(d: float, reid: Optional[bool], detected: Optional[bool] = True) -> st
     return f"[bold red]{d:.3f}[/bold red]" if reid else f"[green]{d:.3f}[/green]"
 
 
+def _console() -> Console:
+    """stdout console; 160 columns when stdout is not a terminal (pipes, logs), so the table is not squeezed."""
+    c = Console(highlight=False, soft_wrap=False)
+    if not c.is_terminal:
+        c = Console(highlight=False, soft_wrap=False, width=160)
+    return c
+
+
 def print_result(result, console: Optional[Console] = None) -> None:
-    """The audit table and summary on stdout."""
-    console = console or Console(highlight=False, soft_wrap=False)
-    table = Table(title=f"faceanon audit (re-identified: dlib distance < {result.threshold:g})", show_lines=False)
-    for col, kw in (
-        ("image", {}), ("face", {"justify": "right"}),
-        ("strong\ncomposite", {"justify": "right"}), ("strong\nrender", {"justify": "right"}),
-        ("weak\ncomposite", {"justify": "right"}), ("weak\nrender", {"justify": "right"}),
-        ("re-id", {}), ("eye\nresidual", {"justify": "right"}), ("mouth\nresidual", {"justify": "right"}),
-        ("skin ΔE00\nmean / med", {"justify": "right"}), ("status", {}),
-    ):
-        table.add_column(col, **kw)
+    """The audit table, its notes and a summary line on stdout."""
+    console = console or _console()
+    table = Table(title=f"faceanon audit - re-identified when the dlib distance < {result.threshold:g}",
+                  caption="strong: aligned with the run's landmarks; weak: dlib's own detector. "
+                          "residual: share of pixels with ΔE00 < " + f"{result.residual_tolerance:g}")
+    table.add_column("image", no_wrap=True, overflow="ellipsis", max_width=40)
+    table.add_column("face", justify="right")
+    for col in ("strong\ncomposite", "strong\nrender", "weak\ncomposite", "weak\nrender"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("re-id", no_wrap=True)
+    table.add_column("eye\nresidual", justify="right", no_wrap=True)
+    table.add_column("mouth\nresidual", justify="right", no_wrap=True)
+    table.add_column("skin ΔE00\nmean/median", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    notes = []
     for r in result.rows:
         status = {"ok": "[green]ok[/green]", "error": "[red]error[/red]", "run_failed": "[yellow]run failed[/yellow]",
                   "missed_face": "[bold red]missed face[/bold red]"}.get(r.status, escape(r.status))
-        notes = "; ".join(x for x in (r.error, r.render_note) if x)
-        if notes:
-            status += f" [dim]{escape(notes)}[/dim]"
+        face = "-" if r.face < 0 else str(r.face)
+        text = "; ".join(x for x in (r.error, r.render_note) if x)
+        if text:
+            notes.append(f"{escape(r.stem)} face {face}: {escape(text)}")
+            status += f" [dim]({len(notes)})[/dim]"
         reid = "-" if r.reidentified is None else ("[bold red]YES[/bold red]" if r.reidentified else "[green]no[/green]")
         table.add_row(
-            escape(r.stem), "-" if r.face < 0 else str(r.face),
+            escape(r.stem), face,
             _dist(r.strong_composite_dist, r.strong_composite_reid),
             _dist(r.strong_render_dist, r.strong_render_reid),
             _dist(r.weak_composite_dist, r.weak_composite_reid, r.weak_composite_detected),
@@ -72,13 +86,16 @@ def print_result(result, console: Optional[Console] = None) -> None:
             f"{_f(r.skin_de_mean, '{:.2f}')} / {_f(r.skin_de_median, '{:.2f}')}", status,
         )
     console.print(table)
+    for i, n in enumerate(notes, 1):
+        console.print(f"[dim]({i})[/dim] {n}")
     s = result.summary()
     colour = "red" if s["reidentified"] else "green"
     console.print(
         f"[{colour}]audit: {s['faces']} face(s) in {s['images']} image(s); re-identified {s['reidentified']} "
         f"(strong {_pct(s['reid_rate_strong'])}, weak composite {_pct(s['reid_rate_weak_composite'])}); "
-        f"mean distance {_f(s['mean_strong_composite_dist'])}; eye residual {_pct(s['mean_eye_residual'])}; "
-        f"skin ΔE00 {_f(s['mean_skin_de'], '{:.2f}')}; errors {s['errors']}; missed faces {s['missed_faces']}[/{colour}]"
+        f"mean strong distance {_f(s['mean_strong_composite_dist'])}; eye residual {_pct(s['mean_eye_residual'])}; "
+        f"skin ΔE00 {_f(s['mean_skin_de'], '{:.2f}')}; errors {s['errors']}; missed faces {s['missed_faces']}[/{colour}]",
+        soft_wrap=True,
     )
     if result.json_path:
         console.print(f"wrote {escape(result.json_path)} and {escape(result.csv_path)}")
@@ -131,4 +148,6 @@ def audit(
     code = audit_and_report(run_out, originals, threshold, fail_on_reid=fail_on_reid, json_path=json_path,
                             csv_path=csv_path, residual_tolerance=residual_tolerance)
     if code:
-        raise typer.Exit(code)
+        # SystemExit, not typer.Exit/click Exit: typer >= 0.2x only maps its own Exit (a RuntimeError, which
+        # the central handler currently reports as an internal error), and click's Exit becomes exit code 1
+        raise SystemExit(code)
