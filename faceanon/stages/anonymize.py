@@ -1,0 +1,175 @@
+"""Anonymize stage: morph a fitted face toward the population mean and re-bake its texture.
+
+Pure functions on arrays (no Typer/Rich); ``faceanon anonymize`` and ``faceanon run`` call
+:func:`anonymize_face`.
+
+Geometry (fixes the seed's B6-23):
+
+1. ``sim = umeyama(X, U)``: the similarity (s, R, t) that best maps the fitted vertices ``X`` (the
+   ``_extractTex.obj`` frame: x right, y up, z toward the camera, photo pixels) onto the mean face
+   ``U`` (the model's canonical frame: y up, z toward the viewer, model units). Reflection-safe.
+2. ``B = (1 - alpha) * sim(X) + alpha * U``: the morph, in the mean's canonical frame.
+3. Output vertices:
+
+   * default (``keep_pose=False``): ``B`` itself - a CANONICAL FRONTAL face in the mean's model
+     frame and units (lite: BFM units, about micrometres, a face is ~1.5e5 wide; centred where the
+     model is centred). With ``alpha = 1`` it is exactly the mean face. No pose, no position and no
+     head scale of the subject survive;
+   * ``keep_pose=True``: ``sim^-1(B) = R^T (B - t) / s`` - back in the photo frame at the subject's
+     original pose, position AND head scale. The scale (apparent head size in px, i.e. roughly
+     camera distance x head size) is kept on purpose so the mesh still overlays the photo; note it
+     is a mild identity cue (seed B6-24).
+
+4. ``posed_image_vertices``: always the keep-pose result in image px, ``(x, H - y, z)``, which the
+   composite stage rasterizes over the photo.
+
+Texture: re-baked at ``tex_size`` from the (segmented) photo with
+:func:`faceanon.stages.texture.bake_texture` - per texel, visibility-aware (image-space z-buffer of
+the ORIGINAL fit, so occluded texels never take the occluder's colour, B6-17), mirrored / diffused
+fill for hidden texels, and a gutter around the UV islands (B6-20). Pixels whose ``valid`` alpha is
+0 (eyes/mouth removed by ``segment``) are never used as sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceanon.errors import UsageError
+from faceanon.stages.geometry import Similarity, umeyama
+
+
+@dataclass
+class AnonymizedFace:
+    """Result of :func:`anonymize_face`.
+
+    vertices:              (N, 3) float32 for the output OBJ (canonical model frame, or the photo's
+                           y-up frame with ``keep_pose``)
+    texture:               (T, T, 3) uint8 RGB UV texture (row 0 = v 1)
+    posed_image_vertices:  (N, 3) float32 morphed face at the ORIGINAL pose in image px
+                           (x right, y down, z larger = nearer), for compositing
+    similarity:            the Umeyama similarity fitted-vertices -> mean (``.s, .R, .t``)
+    keep_pose:             whether ``vertices`` are in the photo frame (True) or canonical (False)
+    texture_source:        (T, T) uint8 0 gutter / 1 photo / 2 mirrored / 3 diffused (see bake_texture)
+    """
+
+    vertices: np.ndarray
+    texture: np.ndarray
+    posed_image_vertices: np.ndarray
+    similarity: Similarity
+    keep_pose: bool = False
+    texture_source: np.ndarray | None = None
+
+
+def check_alpha(alpha: float) -> float:
+    """Validate the morph strength (0 = original shape, 1 = the mean shape)."""
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise UsageError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+    if not np.isfinite(a) or a < 0.0 or a > 1.0:
+        raise UsageError(f"alpha must be in [0, 1], got {alpha}", "use --alpha between 0 (no morph) and 1 (mean face)")
+    return a
+
+
+def morph_vertices(
+    obj_vertices: np.ndarray, mean_vertices: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, Similarity]:
+    """The geometric part of :func:`anonymize_face`.
+
+    Returns ``(canonical (N,3) float64, posed (N,3) float64 in the obj frame, similarity)`` where
+    ``canonical = (1-alpha) sim(X) + alpha U`` and ``posed = sim^-1(canonical)``.
+    """
+    alpha = check_alpha(alpha)
+    X = np.asarray(obj_vertices, np.float64)
+    U = np.asarray(mean_vertices, np.float64)
+    if X.ndim != 2 or X.shape[1] != 3:
+        raise ValueError(f"obj_vertices must be (N, 3), got {X.shape}")
+    if U.shape != X.shape:
+        raise ValueError(
+            f"mean_vertices {U.shape} do not match the mesh {X.shape}: the mean face must come from the "
+            "backend that fitted the mesh"
+        )
+    sim = umeyama(X, U)
+    canonical = (1.0 - alpha) * sim.apply(X) + alpha * U
+    posed = sim.inverse_apply(canonical)
+    return canonical, posed, sim
+
+
+def anonymize_face(
+    obj_vertices: np.ndarray,
+    triangles: np.ndarray,
+    uv: np.ndarray,
+    v2d: np.ndarray | None,
+    image_rgb: np.ndarray,
+    mean_vertices: np.ndarray,
+    *,
+    alpha: float = 1.0,
+    keep_pose: bool = False,
+    tex_size: int = 2048,
+    valid: np.ndarray | None = None,
+) -> AnonymizedFace:
+    """Morph a fitted face toward the mean face and re-bake its texture from ``image_rgb``.
+
+    obj_vertices:  (N, 3) float, the fitted face in the ``_extractTex.obj`` frame: (x, H - y, z) with
+                   (x, y) image px and z larger = nearer the camera
+    triangles:     (M, 3) int, outward CCW in a y-up frame (project convention)
+    uv:            (N, 2) float in [0, 1], u right, v up
+    v2d:           (N, 2) float image px (x right, y down) of every vertex (the npz ``v2d_full``), or
+                   None to derive it from ``obj_vertices``
+    image_rgb:     (H, W, 3) uint8 texture source, normally the SEGMENTED photo (eyes/mouth inpainted)
+    mean_vertices: (N, 3) float, the backend's mean face in its canonical frame (y up, z to viewer)
+    alpha:         morph strength in [0, 1]; 1 = mean shape
+    keep_pose:     output vertices in the photo frame at the original pose and scale (see module doc)
+    tex_size:      output texture side (px)
+    valid:         optional (H, W) mask (e.g. the segmented image's alpha): only pixels > 0 are texture
+                   sources
+    """
+    image_rgb = np.asarray(image_rgb)
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
+    h, w = image_rgb.shape[:2]
+    X = np.asarray(obj_vertices, np.float32)
+    n = X.shape[0]
+    tris = np.ascontiguousarray(triangles, np.int32)
+    if tris.ndim != 2 or tris.shape[1] != 3:
+        raise ValueError(f"triangles must be (M, 3), got {tris.shape}")
+    if tris.size and (tris.min() < 0 or tris.max() >= n):
+        raise ValueError("triangles index outside the vertex array")
+    uv = np.asarray(uv, np.float32)
+    if uv.shape != (n, 2):
+        raise ValueError(f"uv must be ({n}, 2), got {uv.shape}")
+    if valid is not None and np.shape(valid) != (h, w):
+        raise ValueError(f"valid must be ({h}, {w}) like the image, got {np.shape(valid)}")
+    if int(tex_size) < 8:
+        raise UsageError(f"tex_size must be >= 8, got {tex_size}")
+
+    canonical, posed, sim = morph_vertices(X, mean_vertices, alpha)
+
+    # texture: visibility from the ORIGINAL fit in image px (x, y from v2d, depth from the obj)
+    if v2d is None:
+        img_xy = np.column_stack([X[:, 0], h - X[:, 1]])
+    else:
+        img_xy = np.asarray(v2d, np.float32)
+        if img_xy.shape != (n, 2):
+            raise ValueError(f"v2d must be ({n}, 2), got {img_xy.shape}")
+    image_vertices = np.empty((n, 3), np.float32)
+    image_vertices[:, :2] = img_xy
+    image_vertices[:, 2] = X[:, 2]
+
+    from faceanon.stages.texture import bake_texture
+
+    texture, source = bake_texture(image_rgb, image_vertices, tris, uv, int(tex_size), valid=valid)
+
+    posed_img = posed.astype(np.float32)
+    posed_img[:, 1] = h - posed_img[:, 1]
+    out = posed if keep_pose else canonical
+    return AnonymizedFace(
+        vertices=out.astype(np.float32),
+        texture=texture,
+        posed_image_vertices=posed_img,
+        similarity=sim,
+        keep_pose=bool(keep_pose),
+        texture_source=source,
+    )

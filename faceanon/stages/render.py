@@ -1,0 +1,235 @@
+"""Render stage: a frontal orthographic view of a textured face mesh (pure numpy + the rasterizer).
+
+Camera (fixes the seed's B6-27..29): the mesh is seen from a camera IN FRONT of it, looking along
+-z of its y-up frame (+z toward the viewer), orthographic, so:
+
+* model +x is image right, +y is image up: the subject's right eye (model x < 0 for a frontal face)
+  lands on the image LEFT, as in a photo (the seed's PyTorch3D view was mirrored);
+* the depth test keeps the largest z (nearest the viewer); nothing is clipped at z < 0;
+* the mesh is centred on its x/y bounding box (not the vertex mean), and the larger bbox extent
+  fills ``margin`` of the frame, so nothing is cut at margin <= 1;
+* anti-aliased: rendered at ``supersample`` x the size, then area-averaged, so the alpha channel
+  has intermediate values along the silhouette.
+
+What is rendered is the mesh AS GIVEN, from the front of its own frame. The default anonymize
+output is canonical (the mean face's model frame), so its render is a true frontal view. A
+``--keep-pose`` mesh lives in the photo's y-up frame (x, H - y, z), so its "front" view is the
+photo's viewpoint: it shows the face at the subject's original pose (that is what keep-pose keeps).
+
+Colours are the texture's (no lighting, as the seed's ambient-only shading).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceanon.errors import FaceanonError, UsageError
+
+BACKGROUNDS = ("transparent", "white")
+RENDERERS = ("builtin", "pytorch3d")
+
+
+@dataclass(frozen=True)
+class FrontCamera:
+    """Orthographic frontal camera: ``col = c + f (x - cx)``, ``row = c - f (y - cy)``, ``c = (S-1)/2``.
+
+    size: S, the (square) rendered image side in px; f: px per model unit; (cx, cy): the bbox centre
+    of the mesh in model units.
+    """
+
+    size: int
+    f: float
+    cx: float
+    cy: float
+
+    @property
+    def centre(self) -> float:
+        return (self.size - 1) / 2.0
+
+    def project(self, vertices: np.ndarray) -> np.ndarray:
+        """(N, 3) model -> (N, 3) float32 image px (x right, y down, z larger = nearer)."""
+        v = np.asarray(vertices, np.float64)
+        out = np.empty((v.shape[0], 3), np.float32)
+        out[:, 0] = self.centre + self.f * (v[:, 0] - self.cx)
+        out[:, 1] = self.centre - self.f * (v[:, 1] - self.cy)
+        out[:, 2] = v[:, 2]
+        return out
+
+
+def front_camera(vertices: np.ndarray, size: int, margin: float = 0.95) -> FrontCamera:
+    """The camera centring the x/y bbox of ``vertices`` in a ``size`` px frame, extent = margin*size."""
+    v = np.asarray(vertices, np.float64)
+    lo = v[:, :2].min(axis=0)
+    hi = v[:, :2].max(axis=0)
+    ext = float((hi - lo).max())
+    if not np.isfinite(ext) or ext <= 0:
+        raise ValueError("the mesh has no extent in x/y (all vertices at one point?)")
+    c = (lo + hi) / 2.0
+    return FrontCamera(int(size), float(margin) * size / ext, float(c[0]), float(c[1]))
+
+
+def _check_inputs(vertices, triangles, uv, texture):
+    v = np.asarray(vertices)
+    if v.ndim != 2 or v.shape[1] != 3 or v.shape[0] < 3:
+        raise ValueError(f"vertices must be (N, 3) with N >= 3, got {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError("vertices contain NaN or inf")
+    t = np.asarray(triangles)
+    if t.ndim != 2 or t.shape[1] != 3 or t.shape[0] == 0:
+        raise ValueError(f"triangles must be (M, 3) with M >= 1, got {t.shape}")
+    if t.min() < 0 or t.max() >= v.shape[0]:
+        raise ValueError("triangles index outside the vertex array")
+    u = np.asarray(uv)
+    if u.shape != (v.shape[0], 2):
+        raise ValueError(f"uv must be ({v.shape[0]}, 2), got {u.shape}")
+    tex = np.asarray(texture)
+    if tex.ndim != 3 or tex.shape[2] not in (3, 4) or tex.dtype != np.uint8 or min(tex.shape[:2]) < 1:
+        raise ValueError(f"texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
+    return tex[:, :, :3]
+
+
+def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear texture lookup: uv (K, 2) (u right, v up) -> (K, 3) float32 RGB.
+
+    Texel centres: u = 0 / 1 are the centres of the first / last column, v = 1 the first row.
+    """
+    th, tw = texture.shape[:2]
+    k = uv.shape[0]
+    cols = 4096  # cv2.remap maps must be < 32767 on each side: lay the K lookups out in rows
+    rows = max(1, -(-k // cols))
+    mx = np.zeros(rows * cols, np.float32)
+    my = np.zeros(rows * cols, np.float32)
+    mx[:k] = uv[:, 0] * (tw - 1)
+    my[:k] = (1.0 - uv[:, 1]) * (th - 1)
+    out = cv2.remap(np.ascontiguousarray(texture), mx.reshape(rows, cols), my.reshape(rows, cols),
+                    interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(-1, texture.shape[2])[:k].astype(np.float32)
+
+
+def _render_builtin(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, texture: np.ndarray, size: int):
+    """Rasterize projected vertices -> (colour (S,S,3) uint8, 0 where empty; coverage (S,S) uint8 0/1).
+
+    Whole-image operations only: UVs by the rasterizer's C++ ``interpolate``, texture lookup by
+    ``cv2.remap`` (bilinear, texel centres at u*(T-1), (1-v)*(T-1)), masking by ``cv2.copyTo``."""
+    from faceanon.raster import interpolate, rasterize
+
+    r = rasterize(px, triangles, size, size)
+    uvmap = interpolate(r, uv)
+    th, tw = texture.shape[:2]
+    mx = np.ascontiguousarray(uvmap[..., 0])
+    mx *= np.float32(tw - 1)
+    my = np.ascontiguousarray(uvmap[..., 1])
+    my *= np.float32(-(th - 1))
+    my += np.float32(th - 1)
+    colour = cv2.remap(np.ascontiguousarray(texture), mx, my, interpolation=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    cover = r.mask.view(np.uint8)
+    return cv2.copyTo(colour, cover), cover
+
+
+def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndarray, uv: np.ndarray,
+                      texture: np.ndarray):
+    """The same view through PyTorch3D (lazy import): camera built to match :class:`FrontCamera`.
+
+    PyTorch3D's view space has +X left, +Y up and looks along +Z; its NDC puts pixel column i at
+    X = 1 - (2i + 1)/S. The world -> view rotation diag(-1, 1, -1) (a proper rotation) places the
+    camera in front of the face looking along world -z, and with T = (cx, -cy, zmax + d) and an
+    orthographic focal length 2f/S every vertex lands on the same pixel as the built-in renderer, at
+    positive view depth (no z < 0 clipping).
+    """
+    try:
+        import torch
+        from pytorch3d.renderer import MeshRasterizer, OrthographicCameras, RasterizationSettings, TexturesUV
+        from pytorch3d.structures import Meshes
+    except ImportError as exc:
+        raise FaceanonError(
+            f"--renderer pytorch3d needs PyTorch3D, which cannot be imported ({exc})",
+            "install pytorch3d for your torch build, or use the default --renderer builtin",
+        ) from None
+    S = cam.size
+    v = np.asarray(vertices, np.float64)
+    zmax, zmin = float(v[:, 2].max()), float(v[:, 2].min())
+    tz = zmax + max(1.0, zmax - zmin)
+    R = torch.diag(torch.tensor([-1.0, 1.0, -1.0])).unsqueeze(0)
+    T = torch.tensor([[cam.cx, -cam.cy, tz]], dtype=torch.float32)
+    f = 2.0 * cam.f / S
+    cameras = OrthographicCameras(focal_length=((f, f),), principal_point=((0.0, 0.0),), R=R, T=T, in_ndc=True)
+    settings = RasterizationSettings(image_size=S, blur_radius=0.0, faces_per_pixel=1, bin_size=0,
+                                     cull_backfaces=False, perspective_correct=False)
+    faces = torch.from_numpy(np.ascontiguousarray(triangles, np.int64))
+    tex = torch.from_numpy(np.ascontiguousarray(texture, np.float32) / 255.0)
+    textures = TexturesUV(maps=[tex], faces_uvs=[faces], verts_uvs=[torch.from_numpy(np.asarray(uv, np.float32))],
+                          align_corners=True, sampling_mode="bilinear")
+    mesh = Meshes(verts=[torch.from_numpy(v.astype(np.float32))], faces=[faces], textures=textures)
+    with torch.no_grad():
+        fragments = MeshRasterizer(cameras=cameras, raster_settings=settings)(mesh)
+        texels = mesh.sample_textures(fragments)[0, :, :, 0, :3].cpu().numpy() * 255.0
+        mask = (fragments.pix_to_face[0, :, :, 0] >= 0).cpu().numpy()
+    colour = np.clip(np.rint(np.where(mask[..., None], texels, 0.0)), 0, 255).astype(np.uint8)
+    return colour, mask.astype(np.uint8)
+
+
+def render_front(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    uv: np.ndarray,
+    texture: np.ndarray,
+    *,
+    img_size: int = 1024,
+    margin: float = 0.95,
+    background: str = "transparent",
+    supersample: int = 2,
+    renderer: str = "builtin",
+) -> np.ndarray:
+    """Frontal orthographic render of a textured mesh (see the module doc for the camera).
+
+    vertices: (N, 3) float, y up, z toward the viewer; triangles: (M, 3) int; uv: (N, 2) in [0, 1]
+    (v up); texture: (T, T, 3) uint8 RGB (row 0 = v 1). img_size: output side S (px); margin:
+    fraction of the frame filled by the larger bbox extent; background: "transparent" -> (S, S, 4)
+    RGBA uint8 with straight (un-premultiplied) colour, "white" -> (S, S, 3) RGB composited on white;
+    supersample: k, rendered at k*S then area-averaged (1 = aliased); renderer: "builtin" or
+    "pytorch3d" (needs PyTorch3D; same camera, same image).
+    """
+    if background not in BACKGROUNDS:
+        raise UsageError(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
+    if renderer not in RENDERERS:
+        raise UsageError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+    img_size, supersample = int(img_size), int(supersample)
+    if img_size < 1:
+        raise UsageError(f"img_size must be >= 1, got {img_size}")
+    if supersample < 1:
+        raise UsageError(f"supersample must be >= 1, got {supersample}")
+    if not (0.0 < float(margin) <= 10.0):
+        raise UsageError(f"margin must be in (0, 10], got {margin}")
+    texture = _check_inputs(vertices, triangles, uv, texture)
+    tris = np.ascontiguousarray(triangles, np.int32)
+    uvf = np.asarray(uv, np.float32)
+
+    S = img_size * supersample
+    cam = front_camera(vertices, S, margin)
+    if renderer == "builtin":
+        colour, cover = _render_builtin(cam.project(vertices), tris, uvf, texture, S)
+    else:
+        colour, cover = _render_pytorch3d(vertices, cam, tris, uvf, texture)
+
+    # area-average k x k blocks (INTER_AREA is an exact block mean for an integer factor) of the
+    # colour premultiplied by the binary coverage, and of the coverage itself
+    if supersample > 1:
+        small = (img_size, img_size)
+        premult = cv2.resize(colour.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(cover.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    else:
+        premult = colour.astype(np.float32)
+        alpha = cover.astype(np.float32)
+    if background == "white":
+        rgb = premult + 255.0 * (1.0 - alpha[..., None])
+        return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    straight = np.zeros_like(premult)
+    np.divide(premult, alpha[..., None], out=straight, where=alpha[..., None] > 0)
+    out = np.empty((img_size, img_size, 4), np.uint8)
+    out[..., :3] = np.clip(np.rint(straight), 0, 255)
+    out[..., 3] = np.clip(np.rint(alpha * 255.0), 0, 255)
+    return out
