@@ -19,12 +19,12 @@ The bake is per texel, never per triangle in Python:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
 
-from faceanon.raster import rasterize
+from faceanon.raster import RasterResult, interpolate, rasterize
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,17 @@ class UVLayout:
     bary: np.ndarray  # (T, T, 3) float32
     mirror_texel: np.ndarray | None  # (T, T) int64 flat index of the mirrored texel (u -> 1-u), or None
 
-    @property
+    @cached_property
     def inside(self) -> np.ndarray:
+        """(T, T) bool: texels on the UV islands (computed once per cached layout)."""
         return self.tri_id >= 0
+
+    @cached_property
+    def mirror_ok(self) -> np.ndarray:
+        """(T, T) bool: texels whose mirror (u -> 1 - u) is also on the islands."""
+        if self.mirror_texel is None:
+            return np.zeros(self.tri_id.shape, bool)
+        return self.mirror_texel >= 0
 
 
 def uv_to_pixels(uv: np.ndarray, size: int) -> np.ndarray:
@@ -134,32 +142,77 @@ def push_pull_fill(color: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
     color: (H, W, C) float32; weight: (H, W) float32 in [0, 1]. Known texels are returned unchanged.
     """
-    h, w = weight.shape
-    levels = []
-    c = color * weight[..., None]
-    wt = weight.astype(np.float32)
-    while True:
+    return _push_pull_fill(np.asarray(color, np.float32), np.asarray(weight, np.float32), weight <= 0)
+
+
+def _push_pull_fill(color: np.ndarray, weight: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """:func:`push_pull_fill` with the ``missing`` mask given (float path)."""
+    nch = color.shape[2] if color.ndim == 3 else 1
+    c = _as3(color * weight[..., None] if color.ndim == 3 else color * weight)
+    wt = np.ascontiguousarray(weight, np.float32)
+    up = _pull(_push(c, wt), (color.shape[0], color.shape[1]))
+    out = _as3(np.array(color, np.float32, copy=True))  # texels with weight > 0 keep their colour
+    np.copyto(out, up.reshape(out.shape[0], out.shape[1], nch), where=missing[..., None])
+    return out if color.ndim == 3 else out[..., 0]
+
+
+def _as3(a: np.ndarray) -> np.ndarray:
+    return a if a.ndim == 3 else a[..., None]
+
+
+def _push(c: np.ndarray, wt: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pyramid of (premultiplied colour, weight), area-averaged by 2 per level down to 1 px."""
+    levels = [(_as3(c), wt)]
+    while min(c.shape[0], c.shape[1]) > 1:
+        size = ((c.shape[1] + 1) // 2, (c.shape[0] + 1) // 2)
+        c = _as3(cv2.resize(c, size, interpolation=cv2.INTER_AREA))
+        wt = cv2.resize(wt, size, interpolation=cv2.INTER_AREA)
         levels.append((c, wt))
-        if min(c.shape[0], c.shape[1]) <= 1:
-            break
-        c = cv2.resize(c, ((c.shape[1] + 1) // 2, (c.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA)
-        wt = cv2.resize(wt, ((wt.shape[1] + 1) // 2, (wt.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA)
-        if c.ndim == 2:
-            c = c[..., None]
-    # pull: from coarse to fine, fill missing values with the upsampled coarser estimate
+    return levels
+
+
+def _pull(levels: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]) -> np.ndarray:
+    """Coarse-to-fine: each level's mean where it has weight, the upsampled coarser estimate elsewhere;
+    returns the estimate upsampled (bilinear) to ``shape``, float32 (H, W, C)."""
     est_c, est_w = levels[-1]
     est = est_c / np.maximum(est_w, 1e-8)[..., None]
-    for c_l, w_l in reversed(levels[:-1]):
-        up = cv2.resize(est, (c_l.shape[1], c_l.shape[0]), interpolation=cv2.INTER_LINEAR)
-        if up.ndim == 2:
-            up = up[..., None]
+    for c_l, w_l in reversed(levels[1:-1]):
+        up = _as3(cv2.resize(est, (c_l.shape[1], c_l.shape[0]), interpolation=cv2.INTER_LINEAR))
         mean_l = c_l / np.maximum(w_l, 1e-8)[..., None]
         a = np.clip(w_l, 0.0, 1.0)[..., None]
         est = a * mean_l + (1.0 - a) * up
-    out = color.copy()
-    missing = weight <= 0
-    out[missing] = est[missing]
-    return out
+    if len(levels) == 1:
+        return _as3(est.astype(np.float32))
+    return _as3(cv2.resize(est.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR))
+
+
+def _fill_uint8(image: np.ndarray, known: np.ndarray) -> None:
+    """In place: push-pull fill of the texels of ``image`` (H, W, 3) uint8 where ``known`` is False.
+
+    Same algorithm as :func:`push_pull_fill`, but the finest level stays in uint8 and uses cv2's
+    masked copies (numpy's broadcast masked ops cost ~0.2 s each at 2048²); the first area
+    downsample and the final bilinear upsample run on bytes. Fill colours may differ from the float
+    path by a few levels (they are diffused values); known texels are untouched."""
+    h, w = known.shape
+    if h < 2 or w < 2:
+        filled = _push_pull_fill(image.astype(np.float32), known.astype(np.float32), ~known)
+        np.copyto(image, np.clip(np.rint(filled), 0, 255).astype(np.uint8), where=~known[..., None])
+        return
+    known_u8 = known.view(np.uint8)
+    premult = cv2.copyTo(image, known_u8)  # zero where unknown
+    size = ((w + 1) // 2, (h + 1) // 2)
+    c1 = cv2.resize(premult, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    w1 = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    levels = _push(c1, w1)
+    est_c, est_w = levels[-1]
+    est = est_c / np.maximum(est_w, 1e-8)[..., None]
+    for c_l, w_l in reversed(levels[:-1]):
+        up = _as3(cv2.resize(est, (c_l.shape[1], c_l.shape[0]), interpolation=cv2.INTER_LINEAR))
+        mean_l = c_l / np.maximum(w_l, 1e-8)[..., None]
+        est = up + np.clip(w_l, 0.0, 1.0)[..., None] * (mean_l - up)
+    est_u8 = cv2.convertScaleAbs(est)  # rounds and saturates
+    up0 = cv2.resize(est_u8, (w, h), interpolation=cv2.INTER_LINEAR)
+    cv2.copyTo(up0, (~known).view(np.uint8), image)
 
 
 def bake_texture(
@@ -179,6 +232,11 @@ def bake_texture(
     sources (e.g. alpha > 0 of a segmented image). Returns ``(texture, source)`` where ``source`` is a
     (size, size) uint8 map: 0 = outside the UV islands (gutter), 1 = sampled from the photo,
     2 = mirrored from the symmetric texel, 3 = diffused fill.
+
+    Implementation: whole-atlas array operations only (no boolean gathers over the ~2.7 M island
+    texels): texel positions by the rasterizer's C++ ``interpolate``; photo z-buffer, ``valid`` and
+    colour looked up with ``cv2.remap`` (nearest for the z-buffer/mask, i.e. the texel's rounded
+    pixel; bilinear for colour). About 0.3 s at 2048² on 2 cores.
     """
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
         raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
@@ -189,43 +247,48 @@ def bake_texture(
     if size < 8:
         raise ValueError(f"texture size must be >= 8, got {size}")
     h, w = image_rgb.shape[:2]
+    if valid is not None and np.shape(valid) != (h, w):
+        raise ValueError(f"valid must be (H, W) = ({h}, {w}), got {np.shape(valid)}")
     tris = np.ascontiguousarray(triangles, dtype=np.int32)
     verts = np.ascontiguousarray(vertices, dtype=np.float32)
     layout = uv_layout(np.asarray(uv, np.float32), tris, size, symmetric=symmetric_fill)
     inside = layout.inside
-    vis, xyz = visible_texels(layout, verts, tris, h, w)
+
+    # every texel's position (x, y) in the photo and depth z (0 outside the islands)
+    xyz = interpolate(RasterResult(layout.tri_id, layout.bary, None, tris, verts.shape[0]), verts)
+    mapx = np.ascontiguousarray(xyz[..., 0])
+    mapy = np.ascontiguousarray(xyz[..., 1])
+    # visible = on a front-facing triangle, inside the photo, and not behind the photo's z-buffer
+    raster = rasterize(verts, tris, h, w)
+    v, t = verts, tris
+    area = (v[t[:, 1], 0] - v[t[:, 0], 0]) * (v[t[:, 2], 1] - v[t[:, 0], 1]) - (v[t[:, 2], 0] - v[t[:, 0], 0]) * (
+        v[t[:, 1], 1] - v[t[:, 0], 1]
+    )
+    front_lut = np.append(area < 0, False)  # index -1 (outside the islands) -> False
+    zr = float(np.ptp(verts[:, 2])) if len(verts) else 1.0
+    tol = max(0.02 * zr, 1.0)
+    zbuf = cv2.remap(raster.depth, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=float("nan"))  # NaN = outside the photo: compares False below
+    vis_map = front_lut[layout.tri_id]
+    vis_map &= xyz[..., 2] >= zbuf - tol
     if valid is not None:
-        xi = np.clip(np.rint(xyz[:, 0]).astype(np.int64), 0, w - 1)
-        yi = np.clip(np.rint(xyz[:, 1]).astype(np.int64), 0, h - 1)
-        vis &= np.asarray(valid)[yi, xi] > 0
+        vmask = np.ascontiguousarray(np.asarray(valid) > 0).view(np.uint8)
+        vis_map &= cv2.remap(vmask, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) > 0
 
     # bilinear sample of the photo at the texel positions (only the visible ones matter)
-    mapx = np.zeros((size, size), np.float32)
-    mapy = np.zeros((size, size), np.float32)
-    mapx[inside] = xyz[:, 0]
-    mapy[inside] = xyz[:, 1]
     sampled = cv2.remap(image_rgb, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    source = np.zeros((size, size), np.uint8)
-    vis_map = np.zeros((size, size), bool)
-    vis_map[inside] = vis
-    source[vis_map] = 1
-    color = sampled.astype(np.float32)
-    weight = vis_map.astype(np.float32)
+    source = vis_map.view(np.uint8).copy()
+    known = vis_map
 
     if symmetric_fill and layout.mirror_texel is not None:
-        need = inside & ~vis_map
-        m = layout.mirror_texel
-        cand = need & (m >= 0)
-        mflat = m[cand]
-        ok = vis_map.reshape(-1)[mflat]
-        rows, cols = np.nonzero(cand)
-        rows, cols, mflat = rows[ok], cols[ok], mflat[ok]
-        color[rows, cols] = color.reshape(-1, 3)[mflat]
-        weight[rows, cols] = 1.0
-        source[rows, cols] = 2
+        # the layout's mirror is the horizontal flip u -> 1 - u (valid where both texels are on islands)
+        cand = layout.mirror_ok & ~vis_map & vis_map[:, ::-1]
+        cand_u8 = cand.view(np.uint8)
+        cv2.copyTo(cv2.flip(sampled, 1), cand_u8, sampled)
+        known = vis_map | cand
+        source += cand_u8 * np.uint8(2)
 
-    filled = push_pull_fill(color, weight)
-    source[inside & (source == 0)] = 3
-    texture = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
-    return texture, source
+    if not known.all():
+        _fill_uint8(sampled, known)
+    source += (inside & ~known).view(np.uint8) * np.uint8(3)
+    return sampled, source
