@@ -101,7 +101,11 @@ class NullProgress:
 
 
 class _Retryable(Exception):
-    """A transient failure: retry (resuming from what is on disk)."""
+    """A transient failure: retry after a backoff (resuming from what is on disk)."""
+
+
+class _Restart(Exception):
+    """The partial file cannot be resumed and was deleted: request again at once, from scratch."""
 
 
 @dataclass
@@ -140,9 +144,13 @@ def _one_request(url: str, dest: Path, expected_size: int | None, timeout: float
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset > 0:
-            # Range not satisfiable: the partial file is not a prefix we can extend; start over.
+            # Range not satisfiable: complete already ("bytes */<offset>"), or not a prefix we can extend.
+            match = re.match(r"bytes\s+\*/(\d+)", exc.headers.get("Content-Range", "") if exc.headers else "")
+            if match and int(match.group(1)) == offset:
+                stats.resumed_from = offset
+                return
             dest.unlink(missing_ok=True)
-            raise _Retryable(f"HTTP 416 for a resume of {url}") from exc
+            raise _Restart(f"HTTP 416 for a resume of {url}") from exc
         if exc.code in _RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {exc.code} {exc.reason} for {url}") from exc
         raise DownloadError(f"download failed: HTTP {exc.code} {exc.reason} for {url}", hint=MIRROR_HINT) from exc
@@ -157,7 +165,7 @@ def _one_request(url: str, dest: Path, expected_size: int | None, timeout: float
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
                 dest.unlink(missing_ok=True)
-                raise _Retryable(f"unexpected Content-Range {response.headers.get('Content-Range')!r} from {url}")
+                raise _Restart(f"unexpected Content-Range {response.headers.get('Content-Range')!r} from {url}")
             mode, start = "ab", offset
             total = int(match.group(3)) if match.group(3) != "*" else expected_size
         elif status == 200:
@@ -206,14 +214,23 @@ def fetch_http(url: str, dest: Path, *, expected_size: int | None, policy: Retry
         stats.resumed_from = expected_size  # complete already: let the caller verify it without a request
         return stats
     last = ""
-    for attempt in range(1, policy.attempts + 1):
+    restarts = 0
+    attempt = 1
+    while attempt <= policy.attempts:
         try:
             _one_request(url, dest, expected_size, policy.timeout, progress, stats)
             return stats
+        except _Restart as exc:
+            last = str(exc)
+            restarts += 1
+            if restarts <= 2:
+                continue  # the partial file is gone: a fresh request does not count as a retry
+            attempt += 1
         except _Retryable as exc:
             last = str(exc)
             if attempt < policy.attempts:
                 sleep(policy.delay(attempt))
+            attempt += 1
     raise DownloadError(f"download failed after {policy.attempts} attempt(s): {last}", hint=MIRROR_HINT)
 
 

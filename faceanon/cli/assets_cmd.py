@@ -47,7 +47,7 @@ def _human(size: int | None) -> str:
     if size is None:
         return "unknown"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
+    for unit in ("B", "kB", "MB", "GB"):
         if value < 1000 or unit == "GB":
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
