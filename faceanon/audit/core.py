@@ -281,7 +281,15 @@ def read_audit_csv(path: Path) -> List[FaceAudit]:
 
 # -- image and npz loading ------------------------------------------------------------------------
 def load_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB with the EXIF orientation applied (as the pipeline reads its input)."""
+    """(H, W, 3) uint8 RGB, upright: decoded by the pipeline's own loader (EXIF orientation and colour
+    policy of :func:`faceanon.io.images.load_image`, no pixel limit), so that the pixels line up with the
+    run's landmarks and label maps; plain Pillow + EXIF transpose when that loader is unavailable."""
+    try:
+        from faceanon.io.images import load_image  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - the io package is part of faceanon
+        load_image = None
+    if load_image is not None:
+        return np.ascontiguousarray(load_image(path, max_pixels=None).rgb)
     from PIL import Image, ImageOps  # noqa: PLC0415
 
     with Image.open(path) as im:
