@@ -58,6 +58,16 @@ def jpeg_bytes(rgb: np.ndarray, quality: int = 90, **kw) -> bytes:
     return buf.getvalue()
 
 
+def opened_mode(path) -> str:
+    with Image.open(path) as im:
+        return im.mode
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
 def srgb_icc() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -305,7 +315,7 @@ def test_16bit_png_scaled_not_clipped(tmp_path):
     gray = np.tile(values, (16, 2))  # 16 × 18
     f = tmp_path / "deep.png"
     Image.fromarray(gray).save(f)
-    assert Image.open(f).mode.startswith("I")
+    assert opened_mode(f).startswith("I")
     rec = load_image(f)
     check_record(rec, 16, 18)
     got = rec.rgb[0, :9, 0]
@@ -337,7 +347,7 @@ def test_cmyk_jpeg(tmp_path):
     cmyk[:, 16:, 3] = 255  # black
     f = tmp_path / "cmyk.jpg"
     Image.frombytes("CMYK", (32, 32), cmyk.tobytes()).save(f, quality=95)
-    assert Image.open(f).mode == "CMYK"
+    assert opened_mode(f) == "CMYK"
     rec = load_image(f)
     check_record(rec, 32, 32)
     cyan, black = rec.rgb[16, 4].astype(int), rec.rgb[16, 28].astype(int)
@@ -354,7 +364,7 @@ def test_grayscale_and_one_bit(tmp_path):
     assert all(np.array_equal(rec.rgb[..., c], g) for c in range(3))
     b = tmp_path / "bits.png"
     Image.fromarray(g > 127).convert("1").save(b)
-    assert Image.open(b).mode == "1"
+    assert opened_mode(b) == "1"
     rec = load_image(b)
     assert set(np.unique(rec.rgb).tolist()) <= {0, 255}
     assert np.array_equal(rec.rgb[..., 0] == 255, g > 127)
@@ -537,8 +547,8 @@ def test_save_without_icc_and_bmp(tmp_path):
         save_image_atomic(out, rgb)
         with Image.open(out) as im:
             assert "icc_profile" not in im.info or not im.info["icc_profile"]
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), rgb)
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "plain.bmp")), rgb)
+    assert np.array_equal(pixels(tmp_path / "plain.png"), rgb)
+    assert np.array_equal(pixels(tmp_path / "plain.bmp"), rgb)
 
 
 def test_save_jpeg_quality_and_rgba_png(tmp_path):
@@ -548,7 +558,7 @@ def test_save_jpeg_quality_and_rgba_png(tmp_path):
     assert load_image(out).jpeg_quality == 80
     rgba = np.dstack([rgb, np.full((32, 32), 7, np.uint8)])
     save_image_atomic(tmp_path / "a.png", rgba, png_compress=9)
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), rgba)
+    assert np.array_equal(pixels(tmp_path / "a.png"), rgba)
     with pytest.raises(ValueError, match="alpha"):
         save_image_atomic(tmp_path / "a.jpg", rgba)
     with pytest.raises(ValueError, match="uint8"):

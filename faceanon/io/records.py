@@ -224,17 +224,19 @@ def load_projections(path: Path | str, *, expected_size: Optional[tuple[int, int
     path = Path(path)
     hint = "re-run `faceanon reconstruct` for this image"
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, Mapping) and not hasattr(loaded, "files"):  # a bare .npy array
-            raise FaceanonError(f"{path}: not an .npz archive (a single .npy array)", hint=hint)
-        with loaded as npz:
-            raw: dict[str, Any] = {}
-            for key in npz.files:
-                try:
-                    raw[key] = npz[key]
-                except ValueError as exc:  # object arrays need pickle
-                    raise FaceanonError(f"{path}: key {key!r} cannot be read without pickle ({exc})",
-                                        hint=hint) from None
+        # our own handle: numpy leaks its file when the zip directory is corrupt
+        with open(path, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if not hasattr(loaded, "files"):  # a bare .npy array
+                raise FaceanonError(f"{path}: not an .npz archive (a single .npy array)", hint=hint)
+            with loaded as npz:
+                raw: dict[str, Any] = {}
+                for key in npz.files:
+                    try:
+                        raw[key] = npz[key]
+                    except ValueError as exc:  # object arrays need pickle
+                        raise FaceanonError(f"{path}: key {key!r} cannot be read without pickle ({exc})",
+                                            hint=hint) from None
     except FaceanonError:
         raise
     except FileNotFoundError:
