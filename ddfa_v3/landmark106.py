@@ -134,7 +134,8 @@ class Landmark106:
         crop, sz, (tx1, ty1) = landmark_crop(rgb, box)
         x = (crop.astype(np.float64) - np.array(PAD_MEAN)) / 255.0
         t = torch.from_numpy(x.transpose(2, 0, 1).astype(np.float32).copy())[None]
-        out = self.net(t)[0].numpy().astype(np.float64) * INPUT
+        dev = next(self.net.parameters()).device
+        out = self.net(t.to(dev))[0].float().cpu().numpy().astype(np.float64) * INPUT
         pts = out.reshape(-1, 2)  # column 0 = "first" (row expectation) used as x: seed convention
         pts = pts * (sz / INPUT) + np.array([tx1, ty1])
         return pts.astype(np.float32)

@@ -218,7 +218,8 @@ class RetinaFaceDetector:
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         h0, w0 = rgb.shape[:2]
         x, pads, scale = preprocess(rgb)
-        loc, conf, ldm = self.net(x)
+        dev = next(self.net.parameters()).device
+        loc, conf, ldm = (t.float().cpu() for t in self.net(x.to(dev)))
         boxes = decode_boxes(loc[0], self.priors) * CANVAS
         lms = decode_landmarks(ldm[0], self.priors) * CANVAS
         scores = F.softmax(conf[0], dim=-1)[:, 1]

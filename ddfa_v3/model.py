@@ -1,0 +1,227 @@
+"""High-level 3DDFA-V3: detect every face, fit one face, return it in the project convention.
+
+Conventions of the returned data (see ``faceanon/types.py``): image px of the full photo, x right,
+y down, pixel centres at integer coordinates; z larger = nearer; triangles counter-clockwise in a
+y-up frame when front-facing (negative image-space signed area). The model's own conventions
+(y-up 224 crop, ``223 - y`` landmark rows, ``224 - y`` seed raster rows, y-up 5 points) are
+converted once, here, through the named functions of :mod:`ddfa_v3.align`.
+
+Differences from the seed (SEED_PIPELINE.md §B6):
+
+1. CPU by default (``device="cpu"``); any torch device string may be given.
+2. trans_params is never None: every fit goes through the 5-point alignment.
+3. No ``exit()``: :meth:`DDFAv3.fit_all` raises :class:`faceanon.errors.NoFaceError`, and
+   :meth:`DDFAv3.fit` raises it when the alignment of a detection is degenerate.
+4. All faces are returned by :meth:`DDFAv3.detect` (highest score first).
+5. No MTCNN branch (left out entirely): RetinaFace is the only detector.
+6. Asset paths are explicit constructor arguments (no CWD-relative paths).
+7. EXIF orientation is the caller's job (pass an already upright RGB array).
+8./9. Label maps: the 224-crop rasterization uses the project rasterizer (no 2-px border quirk,
+   triangle 0 counts) and, by default, the **same row convention as v2d_full** (``223 - v2d_y``),
+   which removes the one-crop-pixel downward offset of the seed's label maps (bug 9). Pass
+   ``seed_label_rows=True`` to reproduce the seed's ``224 - v2d_y`` rows. The paste-back itself is
+   the seed's (PIL NEAREST, float32 trans_params: :func:`ddfa_v3.align.back_resize_labels`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from faceanon.errors import ImageError, NoFaceError
+from faceanon.types import Detection, FaceFit
+
+from . import align
+from .checkpoints import load_large_base_net, load_net_recon, load_retinaface
+from .face_model import CAMERA_DISTANCE, FOCAL, FaceModel
+from .landmark106 import Landmark106
+from .retinaface import RetinaFaceDetector
+
+__all__ = ["DDFAv3", "to_facefit", "pose_from_angles", "winding_is_ccw_yup", "FACEFIT_KEYS"]
+
+FACEFIT_KEYS = ("vertices", "triangles", "uv", "vertex_labels", "landmarks68", "pose", "model_vertices",
+                "mean_vertices", "trans_params")
+
+
+def _check_rgb(rgb) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise ImageError(f"rgb must be a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ImageError(f"rgb must be an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    return np.ascontiguousarray(rgb)
+
+
+def pose_from_angles(angles) -> np.ndarray:
+    """Net angles (pitch x, yaw y, roll z; radians; R = Rz Ry Rx) -> project pose (yaw, pitch, roll) degrees.
+
+    The model frame is x right, y up, z toward the camera, and the camera shows x right / y up, so:
+
+    * yaw = -deg(angle_y): R_y(+b) turns the nose toward +x = image right; the project's yaw > 0
+      means nose toward image left;
+    * pitch = +deg(angle_x): R_x(+a) turns the nose toward -y (down) = looking down (project pitch > 0);
+    * roll = +deg(angle_z): R_z(+c) turns +x toward +y, counter-clockwise on screen (project roll > 0).
+    """
+    a = np.degrees(np.asarray(angles, np.float64).reshape(3))
+    return np.array([-a[1], a[0], a[2]], np.float32)
+
+
+def winding_is_ccw_yup(vertices: np.ndarray, triangles: np.ndarray) -> bool:
+    """True when the area-weighted normals cross(v1 - v0, v2 - v0) of a y-up, z-toward-viewer mesh point at +z."""
+    v = np.asarray(vertices, np.float64)
+    t = np.asarray(triangles)
+    n = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    return bool(n[:, 2].sum() >= 0)
+
+
+class DDFAv3:
+    """3DDFA-V3 inference from explicit file paths.
+
+    DDFAv3(net_recon, face_model, large_base_net, retinaface, similarity_lm3d, *, backbone="auto",
+           device="cpu", score_threshold=0.7, nms_threshold=0.4, seed_label_rows=False)
+    """
+
+    name = "3ddfa-v3"
+
+    def __init__(self, net_recon: str | Path, face_model: str | Path, large_base_net: str | Path,
+                 retinaface: str | Path, similarity_lm3d: str | Path, *, backbone: str = "auto",
+                 device: str = "cpu", score_threshold: float = 0.7, nms_threshold: float = 0.4,
+                 seed_label_rows: bool = False) -> None:
+        self.device = torch.device(device)
+        self.recon = load_net_recon(net_recon, backbone).to(self.device)
+        self.backbone = self.recon.backbone_name
+        self.landmark_net = load_large_base_net(large_base_net).to(self.device)
+        self.retina_net = load_retinaface(retinaface).to(self.device)
+        self.face_model = FaceModel(face_model)
+        self.template = align.load_template(similarity_lm3d)
+        self.detector = RetinaFaceDetector(self.retina_net, score_threshold, nms_threshold)
+        self.landmarker = Landmark106(self.landmark_net)
+        self.seed_label_rows = bool(seed_label_rows)
+        fm = self.face_model
+        self.mean_vertices = fm.mean_shape().astype(np.float32)
+        tri = fm.tri.numpy().astype(np.int32)
+        self.rewound = not winding_is_ccw_yup(self.mean_vertices, tri)
+        self.triangles = np.ascontiguousarray(tri[:, [0, 2, 1]] if self.rewound else tri)
+        labels = np.zeros(fm.n_vertices, np.uint8)
+        for i, idx in enumerate(fm.annotation):  # later parts win: skin > lips > nose > brows > eyes
+            labels[idx] = i + 1
+        self.vertex_labels = labels
+
+    # --- detection -------------------------------------------------------------------------------
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Every face of ``rgb`` ((H, W, 3) uint8 RGB), highest score first; [] when none."""
+        return self.detector.detect(_check_rgb(rgb))
+
+    def landmarks106(self, rgb: np.ndarray, box) -> np.ndarray:
+        """Two-pass 106 landmarks (106, 2) float32 image px for a face box (x1, y1, x2, y2)."""
+        return self.landmarker(_check_rgb(rgb), box)
+
+    # --- fitting ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def fit(self, rgb: np.ndarray, detection: Detection, rasterize: Callable | None = None) -> dict:
+        """Fit the face of ``detection``; returns a dict (see module doc and the README of ddfa_v3).
+
+        ``rasterize``: the project rasterizer ``rasterize(vertices, triangles, height, width, cull=None)``
+        (defaults to :func:`faceanon.raster.rasterize`), used for the 224-crop visibility / label map.
+        """
+        rgb = _check_rgb(rgb)
+        if rasterize is None:
+            from faceanon.raster import rasterize  # noqa: PLC0415 - optional at import time
+        h0, w0 = rgb.shape[:2]
+        fm = self.face_model
+
+        ldm106 = self.landmarker(rgb, np.asarray(detection.box, np.float64))
+        lm5_yup = align.five_points_from_106(ldm106, h0)  # conversion: y-up 5 points
+        try:
+            crop, tp64 = align.align_crop(rgb, lm5_yup, self.template)
+        except ValueError as exc:
+            raise NoFaceError(f"face at box {np.round(np.asarray(detection.box), 1).tolist()} cannot be aligned: {exc}",
+                              "the detection is probably not a face") from None
+        tp32 = tp64.astype(np.float32)
+
+        x = torch.from_numpy(crop.astype(np.float32).transpose(2, 0, 1).copy() / 255.0)[None].to(self.device)
+        coeffs = self.recon(x).float().cpu()
+        out = fm.compute(coeffs)
+        v2d = out["v2d"][0].numpy().astype(np.float32)  # y-up crop (model convention)
+        world = out["world"][0].numpy().astype(np.float32)
+        normals_rot = out["normals_rot"][0].numpy()
+        trans = out["trans"][0].numpy().astype(np.float64)
+
+        # --- boundary conversion: crop (col, 223 - y) -> photo px, with the float32 trans_params
+        v2d_full = align.back_resize_ldms(align.v2d_to_crop_px(v2d), tp32)
+        g = align.crop_geometry(tp32)
+        zc = CAMERA_DISTANCE - trans[2]
+        px_per_unit = FOCAL / zc * (float(tp32[0]) / g.w) if zc > 0 else 1.0
+        z = ((world[:, 2].astype(np.float64) - trans[2]) * px_per_unit).astype(np.float32)
+        vertices = np.concatenate([v2d_full, z[:, None]], axis=1).astype(np.float32)
+
+        # --- visibility and part labels in the 224 crop (seed algorithm, bug 9 fixed by default)
+        rows = align.v2d_to_cpu_raster_px(v2d) if self.seed_label_rows else align.v2d_to_crop_px(v2d)
+        rverts = np.ascontiguousarray(np.concatenate([rows, world[:, 2:3]], axis=1), np.float32)
+        r = rasterize(rverts, self.triangles, align.CROP, align.CROP, cull=None)
+        tri_id = np.asarray(r.tri_id)
+        covered = tri_id >= 0
+        drawn = np.unique(tri_id[covered])
+        visible = np.zeros(fm.n_vertices, bool)
+        visible[self.triangles[drawn].reshape(-1)] = True
+        visible &= normals_rot[:, 2] >= 0
+        seg = np.zeros((8, align.CROP, align.CROP), np.uint8)
+        if covered.any():
+            tri_px = self.triangles[tri_id[covered]]  # (P, 3)
+            bary = np.asarray(r.bary, np.float64)[covered]  # (P, 3) weights in triangle-vertex order
+            for i, idx in enumerate(fm.annotation):
+                f = np.zeros(fm.n_vertices, np.float64)
+                f[idx] = 1.0
+                f[~visible] = 0.0
+                val = (bary * f[tri_px]).sum(axis=1)
+                m = np.zeros((align.CROP, align.CROP), bool)
+                m[covered] = val >= 0.5
+                seg[i] = m
+        labels_crop = align.labels_from_parts(seg)
+        labels_full = align.back_resize_labels(labels_crop, tp32)
+
+        face_tex = np.clip(out["face_texture"][0].numpy(), 0, 1).astype(np.float32)
+        return {
+            # FaceFit fields (project convention)
+            "vertices": vertices,
+            "triangles": self.triangles,
+            "uv": fm.uv,
+            "vertex_labels": self.vertex_labels,
+            "landmarks68": np.ascontiguousarray(v2d_full[fm.ldm68]),
+            "pose": pose_from_angles(out["angle"][0].numpy()),
+            "model_vertices": out["shape"][0].numpy().astype(np.float32),
+            "mean_vertices": self.mean_vertices,
+            "trans_params": tp32,
+            # the seed's npz contract
+            "v2d_full": v2d_full,
+            "seg_visible_labels_full": labels_full,
+            # extras
+            "landmarks106_input": ldm106,
+            "crop": crop,
+            "coeffs": coeffs[0].numpy().astype(np.float32),
+            "v2d_crop": v2d,
+            "world_vertices": world,
+            "camera_vertices": out["v3d"][0].numpy().astype(np.float32),
+            "normals": normals_rot.astype(np.float32),
+            "face_texture": face_tex,
+            "visible": visible,
+            "seg_visible_crop": seg,
+            "seg_visible_labels_crop": labels_crop,
+        }
+
+    def fit_all(self, rgb: np.ndarray, rasterize: Callable | None = None,
+                detections: list[Detection] | None = None) -> list[tuple[Detection, dict]]:
+        """Detect (unless given) and fit every face; raises NoFaceError when there is none."""
+        dets = self.detect(rgb) if detections is None else detections
+        if not dets:
+            raise NoFaceError("no face found", "check the image, or use the lite backend")
+        return [(d, self.fit(rgb, d, rasterize)) for d in dets]
+
+
+def to_facefit(result: dict, detection: Detection, backend: str = "3ddfa-v3") -> FaceFit:
+    """Wrap a :meth:`DDFAv3.fit` dict as a :class:`faceanon.types.FaceFit` (other keys go to extras)."""
+    fields = {k: result[k] for k in FACEFIT_KEYS}
+    extras = {k: v for k, v in result.items() if k not in FACEFIT_KEYS}
+    return FaceFit(detection=detection, backend=backend, extras=extras, **fields)
