@@ -232,6 +232,12 @@ def test_one_pixel_image(tmp_path):
     Image.new("RGB", (1, 1), (255, 0, 0)).save(f)
     with pytest.raises(ImageError, match=r"image is 1×1 px, too small to hold a face"):
         load_image(f)
+    small = tmp_path / "tex.png"
+    Image.new("RGB", (8, 4), (1, 2, 3)).save(small)
+    with pytest.raises(ImageError, match=r"image is 8×4 px, too small"):
+        load_image(small)
+    assert load_image(small, min_side=1).rgb.shape == (4, 8, 3)  # e.g. a tiny texture atlas
+    assert load_image(f, min_side=1).rgb.tolist() == [[[255, 0, 0]]]
 
 
 def test_huge_header_refused_before_decoding(tmp_path, monkeypatch):

@@ -441,7 +441,7 @@ def _open_header(fh, max_pixels: Optional[int]) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = old
 
 
-def _load(path: Path, max_pixels: Optional[int]) -> ImageRecord:
+def _load(path: Path, max_pixels: Optional[int], min_side: int) -> ImageRecord:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -475,9 +475,11 @@ def _load(path: Path, max_pixels: Optional[int]) -> ImageRecord:
                 raise ImageError(
                     f"{path}: image is {w}×{h} ({_fmt_mp(w * h)} MP), above --max-pixels {max_pixels}",
                     hint="raise --max-pixels or downscale the photo")
-            if w < MIN_SIDE or h < MIN_SIDE:
-                raise ImageError(f"{path}: image is {w}×{h} px, too small to hold a face "
-                                 f"(minimum {MIN_SIDE}×{MIN_SIDE})")
+            if w < max(1, min_side) or h < max(1, min_side):
+                if min_side <= MIN_SIDE:
+                    raise ImageError(f"{path}: image is {w}×{h} px, too small to hold a face "
+                                     f"(minimum {min_side}×{min_side})")
+                raise ImageError(f"{path}: image is {w}×{h} px, below the {min_side} px minimum side")
             if ImageFile.LOAD_TRUNCATED_IMAGES:  # somebody enabled it process-wide; refuse to guess
                 raise ImageError(f"{path}: PIL.ImageFile.LOAD_TRUNCATED_IMAGES is enabled in this "
                                  "process, so truncated files cannot be detected",
@@ -506,13 +508,16 @@ def _load(path: Path, max_pixels: Optional[int]) -> ImageRecord:
     return ImageRecord(path=path, rgb=rgb, icc=icc, fmt=fmt, jpeg_quality=quality, orientation=orientation)
 
 
-def load_image(path: Path | str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> ImageRecord:
+def load_image(path: Path | str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, *,
+               min_side: int = MIN_SIDE) -> ImageRecord:
     """Decode an image file into an :class:`~faceanon.types.ImageRecord` (RGB uint8, upright).
 
     Args:
         path: the image file (never modified).
         max_pixels: refuse images whose header declares more than this many pixels (W×H), before
             decoding anything. ``None`` or ``0`` disables the check.
+        min_side: refuse images whose width or height is below this (default 16 px: too small
+            to hold a face). Pass ``min_side=1`` for non-photo inputs such as texture atlases.
 
     Returns the record: ``rgb`` (H, W, 3) uint8 C-contiguous and writable, EXIF orientation applied;
     ``icc`` RGB ICC profile bytes or None; ``fmt`` Pillow's format name ("JPEG", "PNG", "MPO"...);
@@ -526,7 +531,7 @@ def load_image(path: Path | str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS)
     """
     p = Path(path)
     try:
-        return _load(p, max_pixels)
+        return _load(p, max_pixels, int(min_side))
     except ImageError:
         raise
     except MemoryError:
