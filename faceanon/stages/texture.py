@@ -7,7 +7,8 @@ The bake is per texel, never per triangle in Python:
 2. each texel's position in the photo (and its depth) is interpolated from the per-vertex image
    positions; the photo is sampled there with bilinear interpolation (``cv2.remap``);
 3. visibility is decided in IMAGE space with the rasterizer: a texel is taken from the photo only if
-   its triangle faces the camera and its depth matches the photo's z-buffer at that pixel (so
+   its triangle faces the camera, its (rounded) pixel is covered by the mesh - not background at
+   the silhouette - and its depth matches the photo's z-buffer at that pixel (so
    occluded cheeks/nose sides do not receive the occluder's pixels, the seed's bug B6-17), and, when
    a ``valid`` mask is given (the alpha of a segmented image), only where that mask is set;
 4. texels that are not visible are filled from the mirror texel (the BFM UV layout is left/right
@@ -267,8 +268,11 @@ def bake_texture(
     front_lut = np.append(area < 0, False)  # index -1 (outside the islands) -> False
     zr = float(np.ptp(verts[:, 2])) if len(verts) else 1.0
     tol = max(0.02 * zr, 1.0)
-    zbuf = cv2.remap(raster.depth, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=float("nan"))  # NaN = outside the photo: compares False below
+    # NaN where the photo shows no face (outside the image, or a pixel the mesh does not cover, i.e.
+    # background at the silhouette): such texels compare False below and are filled, not sampled
+    depth = np.where(np.isfinite(raster.depth), raster.depth, np.float32(np.nan))
+    zbuf = cv2.remap(depth, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=float("nan"))
     vis_map = front_lut[layout.tri_id]
     vis_map &= xyz[..., 2] >= zbuf - tol
     if valid is not None:
