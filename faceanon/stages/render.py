@@ -130,6 +130,18 @@ def _render_builtin(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, textu
     return cv2.copyTo(colour, cover), cover
 
 
+def check_pytorch3d() -> None:
+    """Raise a one-line :class:`FaceanonError` when PyTorch3D cannot be imported (lazy import)."""
+    try:
+        import pytorch3d.renderer  # noqa: F401
+        import pytorch3d.structures  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken build (OSError / undefined symbols)
+        raise FaceanonError(
+            f"--renderer pytorch3d needs PyTorch3D, which cannot be imported ({type(exc).__name__}: {exc})",
+            "install pytorch3d for your torch build, or use the default --renderer builtin",
+        ) from None
+
+
 def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndarray, uv: np.ndarray,
                       texture: np.ndarray):
     """The same view through PyTorch3D (lazy import): camera built to match :class:`FrontCamera`.
@@ -140,15 +152,11 @@ def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndar
     orthographic focal length 2f/S every vertex lands on the same pixel as the built-in renderer, at
     positive view depth (no z < 0 clipping).
     """
-    try:
-        import torch
-        from pytorch3d.renderer import MeshRasterizer, OrthographicCameras, RasterizationSettings, TexturesUV
-        from pytorch3d.structures import Meshes
-    except ImportError as exc:
-        raise FaceanonError(
-            f"--renderer pytorch3d needs PyTorch3D, which cannot be imported ({exc})",
-            "install pytorch3d for your torch build, or use the default --renderer builtin",
-        ) from None
+    check_pytorch3d()
+    import torch
+    from pytorch3d.renderer import MeshRasterizer, OrthographicCameras, RasterizationSettings, TexturesUV
+    from pytorch3d.structures import Meshes
+
     S = cam.size
     v = np.asarray(vertices, np.float64)
     zmax, zmin = float(v[:, 2].max()), float(v[:, 2].min())
