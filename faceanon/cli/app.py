@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -18,6 +17,10 @@ from faceanon import __version__
 from faceanon.errors import FaceanonError
 
 STATE = {"debug": False}
+
+# typer >= 0.29 bundles its own click: its Exit/Abort and TyperException (the base of every click
+# usage error) must pass through untouched so that --help exits 0 and usage errors exit 2.
+_PASS_THROUGH = (typer.Exit, typer.Abort, typer.TyperException, SystemExit)
 
 
 def error_line(text: str) -> None:
@@ -29,7 +32,7 @@ def error_line(text: str) -> None:
 class FaceanonGroup(TyperGroup):
     """Click group that maps faceanon errors to one line and an exit code."""
 
-    def invoke(self, ctx: click.Context):  # noqa: D401
+    def invoke(self, ctx: typer.Context):  # noqa: D401
         try:
             return super().invoke(ctx)
         except FaceanonError as exc:
@@ -37,7 +40,7 @@ class FaceanonGroup(TyperGroup):
                 raise
             error_line(exc.one_line())
             ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+        except _PASS_THROUGH:  # --help, usage errors, typer.Exit(code): click's own handling
             raise
         except KeyboardInterrupt:
             error_line("interrupted")
