@@ -132,10 +132,9 @@ ALISON_LM5 = [[196.31, 267.05], [291.34, 263.79], [240.67, 319.63], [203.42, 358
 def test_faceboxes_box_reproduces_reference_bit_for_bit(backend, alison, ref):
     """With the spec's FaceBoxes box, pass 1 and the refinement equal the upstream numbers."""
     box = np.array(ref["box"][:4], np.float64)
-    bgr = np.ascontiguousarray(alison[:, :, ::-1])
     roi1 = roi_from_box(box)
     np.testing.assert_allclose(roi1, ref["roi_box"], atol=1e-3)
-    p1 = backend.regress(bgr, roi1)
+    p1 = backend.regress(alison, roi1)
     std = backend.param_std
     np.testing.assert_array_less(np.abs((p1 - ref["params"]) / std), 1e-3)
     lm1 = backend.landmarks(p1, roi1)
@@ -218,12 +217,12 @@ def test_crop_frame_conversion_agrees_with_the_checkpoints_own_landmark_head(bac
     """The fc_lm head predicts the 68 points in the 120 crop with y DOWN; mapping the 3DMM
     landmarks (y UP in the crop) through crop_to_image must land on the same pixels."""
     roi = roi_from_box(np.array(ref["box"][:4]))
-    x = torch.from_numpy(backend.preprocess(np.ascontiguousarray(alison[:, :, ::-1]), roi))
+    x = torch.from_numpy(backend.preprocess(alison, roi))
     with torch.inference_mode():
         out = backend.net.forward_lm(x)[0].numpy()
     k = (roi[2] - roi[0]) / 120
     head = np.stack([(60.8 * out[:68] + 60.1) * k + roi[0], (60.8 * out[68:] + 60.1) * k + roi[1]], axis=1)
-    p = backend.regress(np.ascontiguousarray(alison[:, :, ::-1]), roi)
+    p = backend.regress(alison, roi)
     lm = backend.landmarks(p, roi)[:, :2]
     iod = np.linalg.norm(lm[36] - lm[45])
     assert np.linalg.norm(head - lm, axis=1).mean() < 0.03 * iod

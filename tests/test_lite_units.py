@@ -202,3 +202,14 @@ def test_mb05_architecture_matches_spec():
     assert "dw5_6.conv_sep.weight" in keys and "fc.weight" in keys
     with torch.inference_mode():
         assert net(torch.zeros(2, 3, 120, 120)).shape == (2, 62)
+
+
+def test_preprocess_feeds_bgr_normalised():
+    from faceanon.models.lite import LiteBackend
+
+    rgb = np.zeros((50, 40, 3), np.uint8)
+    rgb[..., 0] = 255  # pure red
+    x = LiteBackend.preprocess(rgb, np.array([0.0, 0.0, 40.0, 40.0]))
+    assert x.shape == (1, 3, 120, 120) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0, 2], (255 - 127.5) / 128)  # channel 2 = R
+    np.testing.assert_allclose(x[0, 0], -127.5 / 128)  # channel 0 = B

@@ -147,16 +147,18 @@ class LiteBackend(ReconstructionBackend):
     # -- steps -----------------------------------------------------------------------------
 
     @staticmethod
-    def preprocess(bgr: np.ndarray, roi: np.ndarray) -> np.ndarray:
-        """Crop + resize + normalise -> (1, 3, 120, 120) float32, channels B, G, R."""
-        crop = cv2.resize(crop_roi(bgr, roi), (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
-        x = (crop.astype(np.float32) - 127.5) / 128.0
+    def preprocess(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """Crop ``roi`` of an RGB uint8 image, resize to 120x120 (bilinear), swap to the BGR order the
+        network was trained on (LITE_MODEL 1.3; swapping after cropping avoids copying a large
+        photo) and normalise -> (1, 3, 120, 120) float32, channels B, G, R."""
+        crop = cv2.resize(crop_roi(rgb, roi), (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+        x = (crop[:, :, ::-1].astype(np.float32) - 127.5) / 128.0
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
-    def regress(self, bgr: np.ndarray, roi: np.ndarray) -> np.ndarray:
-        """The 62 de-normalised parameters for ``roi`` of a BGR uint8 image -> (62,) float32."""
+    def regress(self, rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """The 62 de-normalised parameters for ``roi`` of an RGB uint8 image -> (62,) float32."""
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(self.preprocess(bgr, roi)))[0].numpy()
+            out = self.net(torch.from_numpy(self.preprocess(rgb, roi)))[0].numpy()
         return (out * self.param_std + self.param_mean).astype(np.float32)
 
     @staticmethod
@@ -184,15 +186,14 @@ class LiteBackend(ReconstructionBackend):
         ``camera`` ([R | t3d], 3x4, crop frame) and ``scale``.
         """
         rgb = as_rgb_uint8(rgb)
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         h, w = rgb.shape[:2]
 
         roi1 = roi_from_box(detection.box)
-        params1 = self.regress(bgr, roi1)
+        params1 = self.regress(rgb, roi1)
         roi, params = roi1, params1
         if self.refine:
             roi = roi_from_points(self.landmarks(params1, roi1)[:, :2])
-            params = self.regress(bgr, roi)
+            params = self.regress(rgb, roi)
 
         P, a_shp, a_exp = self.split_params(params)
         shape = self.bfm.shape(a_shp, a_exp)  # (N, 3) model frame
