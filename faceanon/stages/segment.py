@@ -16,8 +16,9 @@ What :func:`segment_image` does, for every face of the image (fixing the seed's 
    pixel at Euclidean distance ``d`` px from the removed region gets
    ``255 * smoothstep(d / (feather_px + 1))``, i.e. the ``feather_px`` pixels just outside are
    partially transparent and everything farther away is 255.
-3. **RGB** - the removed region is filled by Telea inpainting (``cv2.inpaint``) from the pixels
-   around it, so it holds no original eye/mouth pixel; every other pixel - the feather ring
+3. **RGB** - the removed region is filled by Telea inpainting (``cv2.inpaint``, radius
+   max(3, 0.008 IOD); faces with IOD > 480 px are filled at a reduced scale then refined along the
+   border at full resolution) from the pixels around it, so it holds no original eye/mouth pixel; every other pixel - the feather ring
    included - keeps the original RGB exactly (the skin is clinical data: it is never blurred or
    blended). Consumers use the alpha to know which pixels are real.
 
@@ -55,8 +56,15 @@ EYE_CENTROID_TO_IOD = 0.70
 #: Fallback when an eye label is missing (profile, occlusion): IOD ~ 0.55 x width of the labelled
 #: face (edo 420 / 702 = 0.60, sis 289 / 532 = 0.54 on the fixtures).
 FACE_WIDTH_TO_IOD = 0.55
-#: Telea radius as a fraction of the IOD (at least 3 px).
-INPAINT_RADIUS_FRACTION = 0.02
+#: Telea radius as a fraction of the IOD (at least 3 px). Telea's cost grows with radius² x the
+#: removed area, and the removed area grows with IOD², so the radius stays small.
+INPAINT_RADIUS_FRACTION = 0.008
+#: Faces with a larger IOD (px) are inpainted at a reduced scale where their IOD is
+#: INPAINT_TARGET_IOD, then refined at full resolution along the border (see _inpaint).
+INPAINT_LARGE_IOD = 480.0
+#: Gaussian smoothing of the fill's interior (sigma as a fraction of the IOD), see _smooth_fill.
+SMOOTH_FRACTION = 0.03
+INPAINT_TARGET_IOD = 320.0
 
 
 @dataclass
@@ -111,7 +119,7 @@ def estimate_inter_ocular(labels: np.ndarray, landmarks68: Optional[np.ndarray] 
 
 
 def inpaint_radius(iod: float) -> int:
-    """Telea neighbourhood radius for a face of this IOD: max(3, round(0.02 x IOD)) px."""
+    """Telea neighbourhood radius for a face of this IOD: max(3, round(0.008 x IOD)) px."""
     return max(3, int(round(INPAINT_RADIUS_FRACTION * max(float(iod), 0.0))))
 
 
@@ -125,7 +133,9 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
 def removed_region(labels: np.ndarray, iod: float, *, keep_mouth: bool = False, margin: float = 0.15) -> np.ndarray:
     """(H, W) bool: this face's eye (+ lip) labels grown by ``margin * iod`` px (Euclidean disc)."""
     parts = EYE_LABELS if keep_mouth else EYE_LABELS + LIP_LABELS
-    core = np.isin(labels, parts)
+    lut = np.zeros(256, bool)
+    lut[list(parts)] = True
+    core = lut[labels]
     radius = float(margin) * float(iod)
     if radius <= 0 or not core.any():
         return core
@@ -142,12 +152,18 @@ def removed_region(labels: np.ndarray, iod: float, *, keep_mouth: bool = False, 
 
 def feather_alpha(removed: np.ndarray, feather_px: float) -> np.ndarray:
     """(H, W) uint8 alpha: 0 on ``removed``, smoothstep ramp to 255 over ``feather_px`` px outside."""
+    alpha = np.full(removed.shape, 255, np.uint8)
     if not removed.any():
-        return np.full(removed.shape, 255, np.uint8)
-    d = _distance_to(removed)
-    t = np.clip(d / (float(feather_px) + 1.0), 0.0, 1.0)
-    s = t * t * (3.0 - 2.0 * t)
-    alpha = np.rint(255.0 * s).astype(np.uint8)
+        return alpha
+    h, w = removed.shape
+    ys, xs = np.nonzero(removed.any(axis=1))[0], np.nonzero(removed.any(axis=0))[0]
+    pad = int(np.ceil(feather_px)) + 2
+    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
+    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+    d = _distance_to(removed[y0:y1, x0:x1])
+    t = np.clip(d * np.float32(1.0 / (float(feather_px) + 1.0)), 0.0, 1.0)
+    s = t * t * (np.float32(3.0) - np.float32(2.0) * t)
+    alpha[y0:y1, x0:x1] = np.rint(np.float32(255.0) * s).astype(np.uint8)
     alpha[removed] = 0
     return alpha
 
@@ -192,25 +208,70 @@ def segment_image(
     _check_inputs(rgb, faces, margin, feather_px)
     h, w = rgb.shape[:2]
     removed = np.zeros((h, w), bool)
-    radius = 3
+    max_iod = 0.0
     for f in faces:
         iod = f.iod()
         removed |= removed_region(np.asarray(f.labels), iod, keep_mouth=keep_mouth, margin=margin)
-        radius = max(radius, inpaint_radius(iod))
+        max_iod = max(max_iod, iod)
+    radius = inpaint_radius(min(max_iod, INPAINT_LARGE_IOD))
 
     out = np.empty((h, w, 4), np.uint8)
     out[:, :, :3] = rgb
     out[:, :, 3] = feather_alpha(removed, feather_px)
     if removed.any():
-        # Telea only reads pixels within `radius` of the region: inpaint a padded crop of it.
+        # Telea only reads pixels near the region: inpaint a padded crop of it.
         ys, xs = np.nonzero(removed.any(axis=1))[0], np.nonzero(removed.any(axis=0))[0]
         pad = radius + 2
         y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
         x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        m = removed[y0:y1, x0:x1].astype(np.uint8) * 255
-        filled = cv2.inpaint(crop, m, float(radius), cv2.INPAINT_TELEA)
+        sel = removed[y0:y1, x0:x1]
+        filled = _inpaint(crop, sel, max_iod)
         sub = out[y0:y1, x0:x1, :3]
-        sel = m > 0
         sub[sel] = filled[sel]  # only the removed pixels change: the rest stays bit-exact
     return out, removed
+
+
+def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
+    """Telea-fill ``mask`` (bool) of ``rgb``; the result never depends on a masked input pixel.
+
+    Faces up to :data:`INPAINT_LARGE_IOD` are filled directly. Larger ones (whose removed area, and
+    so Telea's cost, grows with IOD²) are filled at the scale where their IOD is
+    :data:`INPAINT_TARGET_IOD` - a small pixel is unknown as soon as its footprint touches a masked
+    pixel, so known small pixels are averages of unmasked pixels only - the fill is upsampled, and a
+    band along the border is then re-inpainted at full resolution from the original outside and the
+    upsampled fill inside, so the seam is as sharp as in a direct fill.
+    """
+    m8 = mask.astype(np.uint8) * 255
+    if iod <= INPAINT_LARGE_IOD:
+        return _smooth_fill(cv2.inpaint(rgb, m8, float(inpaint_radius(iod)), cv2.INPAINT_TELEA), m8, iod)
+    f = INPAINT_TARGET_IOD / float(iod)
+    h, w = mask.shape
+    sw, sh = max(1, int(round(w * f))), max(1, int(round(h * f)))
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    small_mask = cv2.dilate(small_mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    small_filled = cv2.inpaint(small, small_mask.astype(np.uint8) * 255, float(inpaint_radius(INPAINT_TARGET_IOD)),
+                               cv2.INPAINT_TELEA)
+    up = cv2.resize(small_filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    work = rgb.copy()
+    work[mask] = up[mask]
+    inside = cv2.distanceTransform(m8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)  # distance to the unmasked pixels
+    band = mask & (inside <= 2.0 / f + 2.0)
+    filled = cv2.inpaint(work, band.astype(np.uint8) * 255, 3.0, cv2.INPAINT_TELEA)
+    return _smooth_fill(filled, m8, iod, inside)
+
+
+def _smooth_fill(filled: np.ndarray, m8: np.ndarray, iod: float, inside: np.ndarray | None = None) -> np.ndarray:
+    """Soften Telea's radial streaks deep inside the fill (Gaussian, sigma = 2 % of the IOD).
+
+    The blur only reads ``filled`` (no masked original pixel is left in it); its weight ramps from 0
+    at the region's border (where Telea matches the surroundings) to 1 at 2 sigma inside.
+    """
+    sigma = max(1.0, SMOOTH_FRACTION * float(iod))
+    if inside is None:
+        inside = cv2.distanceTransform(m8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    wgt = np.clip(inside / np.float32(2.0 * sigma), 0.0, 1.0)[..., None]
+    smooth = cv2.GaussianBlur(filled, (0, 0), sigma)
+    out = filled.astype(np.float32) * (1.0 - wgt) + smooth.astype(np.float32) * wgt
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
