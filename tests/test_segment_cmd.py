@@ -1,0 +1,192 @@
+"""``faceanon segment``: layouts, image lookup, per-file isolation and exit codes (CliRunner)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from faceanon.cli import app
+from faceanon.cli.segment_cmd import discover_recon
+
+REMOVED = (1, 2, 6, 7)
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _labels(reference_dir: Path, stem: str) -> np.ndarray:
+    return np.load(reference_dir / f"{stem}_projections.npz")["seg_visible_labels_full"]
+
+
+@pytest.fixture()
+def layout(tmp_path, reference_dir):
+    """RECON/<stem>/<stem>_projections.npz for edo and sis, and a photos folder."""
+    recon = tmp_path / "recon"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for stem in ("edo", "sis"):
+        (recon / stem).mkdir(parents=True)
+        shutil.copy(reference_dir / f"{stem}_projections.npz", recon / stem / f"{stem}_projections.npz")
+    shutil.copy(reference_dir / "edo.jpg", photos / "edo.jpg")
+    shutil.copy(reference_dir / "sis.jpg", photos / "sis.JPEG")  # any image extension, any case
+    return recon, photos, tmp_path / "out"
+
+
+def _check_masked(png: Path, original: Path, labels: np.ndarray, *, keep_mouth: bool = False):
+    im = Image.open(png)
+    assert im.format == "PNG" and im.mode == "RGBA"
+    rgba = np.array(im)
+    rgb = np.array(Image.open(original).convert("RGB"))
+    assert rgba.shape[:2] == labels.shape
+    alpha = rgba[..., 3]
+    eyes = np.isin(labels, (1, 2))
+    lips = np.isin(labels, (6, 7))
+    assert (alpha[eyes] == 0).all()
+    if keep_mouth:
+        assert (alpha[lips] == 255).all()
+    else:
+        assert (alpha[lips] == 0).all()
+    core = np.isin(labels, (1, 2) if keep_mouth else REMOVED)
+    d = cv2.distanceTransform((~core).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    iod_upper = 1.2 * np.ptp(np.nonzero(eyes.any(axis=0))[0])
+    far = d > 0.15 * iod_upper + 3 + 2
+    assert (alpha[far] == 255).all()
+    assert (rgba[..., :3][far] == rgb[far]).all()
+    assert np.abs(rgba[..., :3][core].astype(int) - rgb[core].astype(int)).mean() > 5
+
+
+def test_segment_reconstruct_layout(layout, reference_dir):
+    recon, photos, out = layout
+    result = cli("segment", recon, out, "--images", photos)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["edo_masked.png", "sis_masked.png"]
+    _check_masked(out / "edo_masked.png", photos / "edo.jpg", _labels(reference_dir, "edo"))
+    _check_masked(out / "sis_masked.png", photos / "sis.JPEG", _labels(reference_dir, "sis"))
+    assert "2 ok, 0 failed" in result.stderr
+
+
+def test_segment_keep_mouth_and_options(layout, reference_dir):
+    recon, photos, out = layout
+    result = cli("segment", recon, out, "--images", photos, "--keep-mouth", "--margin", "0.15", "--feather-px", "3")
+    assert result.exit_code == 0, result.output
+    _check_masked(out / "edo_masked.png", photos / "edo.jpg", _labels(reference_dir, "edo"), keep_mouth=True)
+
+
+def test_size_mismatch_fails_that_file_only(layout, reference_dir):
+    recon, photos, out = layout
+    (photos / "sis.JPEG").unlink()
+    Image.open(reference_dir / "sis.jpg").resize((370, 554)).save(photos / "sis.png")
+    result = cli("segment", recon, out, "--images", photos)
+    assert result.exit_code == 1, result.output
+    assert (out / "edo_masked.png").is_file()
+    assert not (out / "sis_masked.png").exists()
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1
+    assert "sis" in failed[0] and "370×554" in failed[0] and "740×1109" in failed[0]
+    assert "1 ok, 1 failed" in result.stderr
+
+
+def test_flat_seed_layout_and_npz_file(tmp_path, reference_dir):
+    """The fixtures folder itself: flat <stem>_projections.npz next to the photos."""
+    flat = tmp_path / "flat"
+    shutil.copytree(reference_dir, flat)
+    out = tmp_path / "out"
+    result = cli("segment", flat, out, "--images", flat)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["edo_masked.png", "sis_masked.png"]
+    # a single npz file as RECON
+    out2 = tmp_path / "out2"
+    result = cli("segment", flat / "sis_projections.npz", out2, "--images", flat)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out2.iterdir()] == ["sis_masked.png"]
+    _check_masked(out2 / "sis_masked.png", flat / "sis.jpg", _labels(reference_dir, "sis"))
+
+
+def test_source_key_is_used_without_images(tmp_path, reference_dir):
+    recon = tmp_path / "recon" / "edo"
+    recon.mkdir(parents=True)
+    with np.load(reference_dir / "edo_projections.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(recon / "edo_projections.npz", source=np.array(str(reference_dir / "edo.jpg")), **arrays)
+    out = tmp_path / "out"
+    result = cli("segment", tmp_path / "recon", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "edo_masked.png").is_file()
+
+
+def test_missing_photo_gives_one_line_with_a_hint(layout):
+    recon, photos, out = layout
+    result = cli("segment", recon, out)  # no --images and no source key
+    assert result.exit_code == 1
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
+    assert len(failed) == 2 and all("--images" in line for line in failed)
+    (photos / "sis.JPEG").unlink()
+    result = cli("segment", recon, out, "--images", photos)
+    assert result.exit_code == 1
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("failed")]
+    assert "sis" in line and "not found" in line
+
+
+def test_every_face_of_an_image_is_removed(tmp_path, reference_dir):
+    """RECON/<stem>/<stem>_face1_projections.npz belongs to <stem>: one masked PNG, both faces."""
+    recon = tmp_path / "recon" / "edo"
+    recon.mkdir(parents=True)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(reference_dir / "edo.jpg", photos / "edo.jpg")
+    with np.load(reference_dir / "edo_projections.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    labels = arrays["seg_visible_labels_full"]
+    h, w = labels.shape
+    second = np.zeros_like(labels)
+    second[: h // 2, : w // 2] = cv2.resize(labels, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST)
+    np.savez(recon / "edo_projections.npz", **arrays)
+    np.savez(recon / "edo_face1_projections.npz", **{**arrays, "seg_visible_labels_full": second})
+    groups = discover_recon(tmp_path / "recon")
+    assert [(g.stem, [f.index for f in g.faces]) for g in groups] == [("edo", [0, 1])]
+    out = tmp_path / "out"
+    result = cli("segment", tmp_path / "recon", out, "--images", photos)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["edo_masked.png"]
+    alpha = np.array(Image.open(out / "edo_masked.png"))[..., 3]
+    assert (alpha[np.isin(labels, REMOVED)] == 0).all()
+    assert (alpha[np.isin(second, REMOVED)] == 0).all()
+
+
+def test_usage_errors(tmp_path, layout):
+    recon, photos, out = layout
+    result = cli("segment", tmp_path / "nope", out, "--images", photos)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: RECON not found")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("segment", empty, out, "--images", photos)
+    assert result.exit_code == 2 and "projections.npz" in result.stderr
+    # OUT inside the photos folder is refused
+    result = cli("segment", recon, photos / "masked", "--images", photos)
+    assert result.exit_code == 2 and "inside" in result.stderr
+
+
+def test_corrupt_npz_is_isolated(layout):
+    recon, photos, out = layout
+    (recon / "sis" / "sis_projections.npz").write_bytes(b"not a zip")
+    result = cli("segment", recon, out, "--images", photos)
+    assert result.exit_code == 1
+    assert (out / "edo_masked.png").is_file()
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("failed")]
+    assert "sis_projections.npz" in line
+
+
+def test_help_has_examples():
+    result = cli("segment", "--help")
+    assert result.exit_code == 0
+    assert "faceanon segment out/face3d out/seg --images photos/" in result.stdout
+    for option in ("--images", "--keep-mouth", "--margin", "--feather-px", "--max-pixels"):
+        assert option in result.stdout
