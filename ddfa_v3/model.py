@@ -40,7 +40,7 @@ from .face_model import CAMERA_DISTANCE, FOCAL, FaceModel
 from .landmark106 import Landmark106
 from .retinaface import RetinaFaceDetector
 
-__all__ = ["DDFAv3", "to_facefit", "pose_from_angles", "winding_is_ccw_yup", "FACEFIT_KEYS"]
+__all__ = ["DDFAv3", "to_facefit", "pose_from_angles", "winding_is_ccw_yup", "visible_part_masks", "FACEFIT_KEYS"]
 
 FACEFIT_KEYS = ("vertices", "triangles", "uv", "vertex_labels", "landmarks68", "pose", "model_vertices",
                 "mean_vertices", "trans_params")
@@ -74,6 +74,43 @@ def winding_is_ccw_yup(vertices: np.ndarray, triangles: np.ndarray) -> bool:
     t = np.asarray(triangles)
     n = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
     return bool(n[:, 2].sum() >= 0)
+
+
+def visible_part_masks(v2d: np.ndarray, depth: np.ndarray, normals_rot: np.ndarray, triangles: np.ndarray,
+                       annotation: list[np.ndarray], rasterize: Callable, *, seed_rows: bool = False,
+                       size: int = align.CROP) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's ``seg_visible`` in the 224 crop (SEED_PIPELINE.md §A10), with the project rasterizer.
+
+    v2d (N, 2) model crop coordinates (y-up); depth (N,) larger = nearer (world z); normals_rot
+    (N, 3) posed normals; triangles (M, 3); annotation: 8 vertex-id arrays.
+    Rows follow ``223 - v2d_y`` (the v2d_full convention, bug 9 fixed) or, with ``seed_rows``, the
+    seed CPU rasterizer's ``224 - v2d_y``. Pixel centres sit at integer coordinates in both.
+
+    Returns (masks (8, size, size) uint8 0/1, visible (N,) bool): a vertex is visible when one of its
+    triangles won a pixel and its posed normal has z >= 0; part i covers a pixel when the
+    barycentric blend of [vertex in part i and visible] is >= 0.5.
+    """
+    n = v2d.shape[0]
+    rows = align.v2d_to_cpu_raster_px(v2d) if seed_rows else align.v2d_to_crop_px(v2d)
+    rverts = np.ascontiguousarray(np.concatenate([rows, np.asarray(depth).reshape(-1, 1)], axis=1), np.float32)
+    r = rasterize(rverts, np.ascontiguousarray(triangles, np.int32), size, size, cull=None)
+    tri_id = np.asarray(r.tri_id)
+    covered = tri_id >= 0  # the seed's `> 0` dropped triangle 0 (bug 8)
+    visible = np.zeros(n, bool)
+    visible[triangles[np.unique(tri_id[covered])].reshape(-1)] = True
+    visible &= np.asarray(normals_rot)[:, 2] >= 0
+    seg = np.zeros((len(annotation), size, size), np.uint8)
+    if covered.any():
+        tri_px = triangles[tri_id[covered]]  # (P, 3)
+        bary = np.asarray(r.bary, np.float64)[covered]  # (P, 3), triangle-vertex order
+        for i, idx in enumerate(annotation):
+            f = np.zeros(n, np.float64)
+            f[idx] = 1.0
+            f[~visible] = 0.0
+            m = np.zeros((size, size), bool)
+            m[covered] = (bary * f[tri_px]).sum(axis=1) >= 0.5
+            seg[i] = m
+    return seg, visible
 
 
 class DDFAv3:
@@ -158,27 +195,8 @@ class DDFAv3:
         vertices = np.concatenate([v2d_full, z[:, None]], axis=1).astype(np.float32)
 
         # --- visibility and part labels in the 224 crop (seed algorithm, bug 9 fixed by default)
-        rows = align.v2d_to_cpu_raster_px(v2d) if self.seed_label_rows else align.v2d_to_crop_px(v2d)
-        rverts = np.ascontiguousarray(np.concatenate([rows, world[:, 2:3]], axis=1), np.float32)
-        r = rasterize(rverts, self.triangles, align.CROP, align.CROP, cull=None)
-        tri_id = np.asarray(r.tri_id)
-        covered = tri_id >= 0
-        drawn = np.unique(tri_id[covered])
-        visible = np.zeros(fm.n_vertices, bool)
-        visible[self.triangles[drawn].reshape(-1)] = True
-        visible &= normals_rot[:, 2] >= 0
-        seg = np.zeros((8, align.CROP, align.CROP), np.uint8)
-        if covered.any():
-            tri_px = self.triangles[tri_id[covered]]  # (P, 3)
-            bary = np.asarray(r.bary, np.float64)[covered]  # (P, 3) weights in triangle-vertex order
-            for i, idx in enumerate(fm.annotation):
-                f = np.zeros(fm.n_vertices, np.float64)
-                f[idx] = 1.0
-                f[~visible] = 0.0
-                val = (bary * f[tri_px]).sum(axis=1)
-                m = np.zeros((align.CROP, align.CROP), bool)
-                m[covered] = val >= 0.5
-                seg[i] = m
+        seg, visible = visible_part_masks(v2d, world[:, 2], normals_rot, self.triangles, fm.annotation,
+                                          rasterize, seed_rows=self.seed_label_rows)
         labels_crop = align.labels_from_parts(seg)
         labels_full = align.back_resize_labels(labels_crop, tp32)
 
@@ -186,13 +204,13 @@ class DDFAv3:
         return {
             # FaceFit fields (project convention)
             "vertices": vertices,
-            "triangles": self.triangles,
-            "uv": fm.uv,
-            "vertex_labels": self.vertex_labels,
+            "triangles": self.triangles.copy(),
+            "uv": fm.uv.copy(),
+            "vertex_labels": self.vertex_labels.copy(),
             "landmarks68": np.ascontiguousarray(v2d_full[fm.ldm68]),
             "pose": pose_from_angles(out["angle"][0].numpy()),
             "model_vertices": out["shape"][0].numpy().astype(np.float32),
-            "mean_vertices": self.mean_vertices,
+            "mean_vertices": self.mean_vertices.copy(),
             "trans_params": tp32,
             # the seed's npz contract
             "v2d_full": v2d_full,

@@ -68,7 +68,11 @@ ASSET_FILES = {
 
 # --- generic helpers ------------------------------------------------------------------------------
 def random_state_dict(module: nn.Module, seed: int = 0, num_batches_tracked: bool = True) -> dict[str, torch.Tensor]:
-    """A state_dict with ``module``'s exact keys, shapes and dtypes and random values."""
+    """A state_dict with ``module``'s exact keys, shapes and dtypes and random (well-scaled) values.
+
+    Weight tensors get He-scaled normal values, 1-D weights (BatchNorm / PReLU) 1 +- 0.1, biases and
+    running means small values, running variances in [1, 1.1], so activations stay O(1).
+    """
     g = torch.Generator().manual_seed(seed)
     out = {}
     for k, v in module.state_dict().items():
@@ -76,12 +80,17 @@ def random_state_dict(module: nn.Module, seed: int = 0, num_batches_tracked: boo
             if num_batches_tracked:
                 out[k] = torch.zeros((), dtype=v.dtype)
             continue
-        if k.endswith("running_var"):
-            out[k] = 0.5 + torch.rand(v.shape, generator=g)
-        elif v.is_floating_point():
-            out[k] = torch.randn(v.shape, generator=g, dtype=v.dtype) * 0.05
-        else:  # pragma: no cover - no other integer tensors in these nets
+        if not v.is_floating_point():  # pragma: no cover - no other integer tensors in these nets
             out[k] = v.clone()
+        elif k.endswith("running_var"):
+            out[k] = 1.0 + 0.1 * torch.rand(v.shape, generator=g)
+        elif k.endswith("running_mean") or k.endswith("bias"):
+            out[k] = 0.01 * torch.randn(v.shape, generator=g)
+        elif v.dim() >= 2:
+            fan_in = max(1, v[0].numel())
+            out[k] = torch.randn(v.shape, generator=g) * math.sqrt(1.0 / fan_in)
+        else:
+            out[k] = 1.0 + 0.1 * torch.randn(v.shape, generator=g)
     return out
 
 
