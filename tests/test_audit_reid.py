@@ -224,3 +224,51 @@ def test_cli_error_exit_1(tmp_path, originals, alison, models):
     assert (out / "audit.json").is_file()  # the rows are written even so
     r = _cli(tmp_path / "nothing-here")
     assert r.exit_code == 2 and "not a folder" in r.stderr
+
+
+@pytest.fixture(scope="session")
+def two_people(tmp_path_factory, alison, barry):
+    """One photo with alison on the left and barry on the right (both padded to the same height)."""
+    (a, _fa), (b, _fb) = alison, barry
+    h = max(a.shape[0], b.shape[0])
+    pad = lambda x: np.pad(x, ((0, h - x.shape[0]), (0, 0), (0, 0)), mode="edge")  # noqa: E731
+    rgb = np.concatenate([pad(a), pad(b)], axis=1)
+    d = tmp_path_factory.mktemp("in2")
+    from PIL import Image
+
+    Image.fromarray(rgb).save(d / "pair.png")
+    return d / "pair.png", rgb
+
+
+def test_two_faces_one_image(tmp_path, two_people, models):
+    path, rgb = two_people
+    faces = sorted(S.fake_faces_from_dlib(models, rgb), key=lambda f: f.box[0])
+    assert len(faces) == 2
+    # main face = barry (right) anonymized; face1 = alison (left) left untouched
+    barry_f, alison_f = faces[1], faces[0]
+    composite = S.grey_out(rgb, barry_f.labels)
+    out = tmp_path / "run"
+    S.write_report(out, [S.write_fake_image(out, "pair", path, composite, [_face(barry_f), _face(alison_f)])])
+    assert (out / "face3d" / "pair" / "pair_face1_projections.npz").is_file()
+    res = run_audit(out, None, 0.6, models=models, write=False)
+    assert [(r.face, r.status) for r in res.rows] == [(0, "ok"), (1, "ok")]
+    main, other = res.rows
+    assert main.face_index == 0 and other.face_index == 1 and main.face_count == 2
+    assert main.reidentified is False and main.strong_composite_dist > 0.6
+    assert other.reidentified is True and other.strong_composite_dist < 1e-6
+    assert other.weak_composite_detected and other.weak_composite_dist < 1e-6
+    assert other.eye_residual == 1.0 and main.eye_residual < 0.05
+
+
+def test_face_the_run_did_not_reconstruct_in_a_two_face_image(tmp_path, two_people, models):
+    path, rgb = two_people
+    faces = sorted(S.fake_faces_from_dlib(models, rgb), key=lambda f: f.box[0])
+    barry_f = faces[1]
+    out = tmp_path / "run"
+    S.write_report(out, [S.write_fake_image(out, "pair", path, S.grey_out(rgb, barry_f.labels), [_face(barry_f)])])
+    res = run_audit(out, None, 0.6, models=models, write=False)
+    assert [(r.face, r.status) for r in res.rows] == [(0, "ok"), (-1, "missed_face")]
+    missed = res.rows[1]
+    assert missed.reidentified is True and missed.weak_composite_dist < 1e-6
+    assert "did not anonymize" in missed.error
+    assert res.summary()["missed_faces"] == 1

@@ -376,6 +376,7 @@ def _audit_image(img: _layout.ImageFiles, models, threshold: float, tolerance: f
     fresh_orig = models.detect(original)
     fresh_comp = models.detect(composite)
     used_comp = set()
+    run_boxes: List[np.ndarray] = []  # where the run reconstructed faces (box and landmark bbox)
 
     for f in faces:
         row = FaceAudit(face=f.k, render=str(f.render or ""), **base)
@@ -393,6 +394,10 @@ def _audit_image(img: _layout.ImageFiles, models, threshold: float, tolerance: f
             row.yaw, row.pitch, row.roll = (float(x) for x in rec["pose"])
         problems = []
         lm = rec["landmarks68"]
+        if rec["box"] is not None and rec["box"].size == 4:
+            run_boxes.append(rec["box"])
+        if lm is not None:
+            run_boxes.append(np.concatenate([lm.min(axis=0), lm.max(axis=0)]))
         # strong attacker
         e_orig = None
         if lm is None:
@@ -451,7 +456,8 @@ def _audit_image(img: _layout.ImageFiles, models, threshold: float, tolerance: f
 
     # faces dlib finds in the anonymized photo where the run reconstructed none
     for fc in fresh_comp:
-        if id(fc) in used_comp:
+        cx, cy = (fc.rect[0] + fc.rect[2]) / 2, (fc.rect[1] + fc.rect[3]) / 2
+        if id(fc) in used_comp or any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in run_boxes):
             continue
         row = FaceAudit(face=-1, status="missed_face", score=fc.score, **base)
         row.error = "dlib finds a face at [{:.0f}, {:.0f}, {:.0f}, {:.0f}] that the run did not anonymize".format(*fc.rect)
