@@ -272,3 +272,20 @@ def test_face_the_run_did_not_reconstruct_in_a_two_face_image(tmp_path, two_peop
     assert missed.reidentified is True and missed.weak_composite_dist < 1e-6
     assert "did not anonymize" in missed.error
     assert res.summary()["missed_faces"] == 1
+
+
+def test_installed_entry_point_smoke(run_same, tmp_path):
+    import shutil as _sh
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "faceanon"
+    exe = exe if exe.is_file() else (Path(_sh.which("faceanon")) if _sh.which("faceanon") else None)
+    if exe is None:
+        pytest.skip("the faceanon entry point is not installed in this environment")
+    j = tmp_path / "a.json"
+    p = subprocess.run([str(exe), "audit", str(run_same), "--fail-on-reid", "--json", str(j), "--csv",
+                        str(tmp_path / "a.csv")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 3, p.stderr
+    assert "YES" in p.stdout
+    assert read_audit_json(j)[0].reidentified is True
