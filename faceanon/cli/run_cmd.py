@@ -172,15 +172,13 @@ def run(
     err_console.print(f"report: {escape(str(report_path))}")
     failed = sum(r.status == "failed" for r in reports)
 
+    code = 1 if failed else 0
     if audit:
-        try:
-            from faceanon.audit import run_audit  # noqa: F401
-        except ImportError:
-            raise UsageError("--audit needs the audit extra", "pip install 'faceanon[audit]'")
-        from faceanon.cli.audit_cmd import audit as audit_command
+        from faceanon.cli.audit_cmd import audit_and_report
 
-        audit_command(run_out=out, originals=inp if inp.is_dir() else inp.parent)
-    raise typer.Exit(1 if failed else 0)
+        audit_code = audit_and_report(out, inp if inp.is_dir() else inp.parent, 0.6)
+        code = max(code, audit_code)
+    raise typer.Exit(code)
 
 
 def _summary(reports) -> None:
