@@ -95,6 +95,10 @@ def run(
         raise UsageError(f"--background must be transparent or white, got {background!r}")
     check_out_not_in(inp, out)
     items = collect_inputs(inp, recursive)
+    if audit:  # fail before hours of work, not after
+        from faceanon.audit.recognizer import check_available
+
+        check_available()
     opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
                       margin=margin, feather_px=feather_px, img_size=img_size, background=background,
                       max_pixels=max_pixels, min_face_size=min_face_size, max_faces=max_faces,
