@@ -36,9 +36,14 @@ def visible_label_map(fit: FaceFit, height: int, width: int) -> np.ndarray:
         return out  # the face lies entirely outside the image
     local = v - np.array([x0, y0, 0], np.float32)
     r = rasterize(local, fit.triangles, y1 - y0, x1 - x0)
-    covered = r.tri_id >= 0
-    tri = np.asarray(fit.triangles)[r.tri_id[covered]]  # (K, 3) vertex ids
-    corner = np.argmax(r.bary[covered], axis=1)
-    labels = np.asarray(fit.vertex_labels, np.uint8)[tri[np.arange(len(tri)), corner]]
-    out[y0:y1, x0:x1][covered] = labels
+    # corner of the largest barycentric weight (first one on ties, like argmax), as uint8 planes:
+    # cheaper than fancy-indexing (K, 3) copies on multi-megapixel faces
+    b = r.bary
+    corner = (b[..., 1] > b[..., 0]).astype(np.uint8)
+    corner[b[..., 2] > np.maximum(b[..., 0], b[..., 1])] = 2
+    corner_labels = np.asarray(fit.vertex_labels, np.uint8)[np.asarray(fit.triangles)]  # (M, 3)
+    tid = r.tri_id
+    face = corner_labels[tid, corner]  # tid -1 reads the last triangle: masked just below
+    face[tid < 0] = 0
+    out[y0:y1, x0:x1] = face
     return out
