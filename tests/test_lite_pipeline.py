@@ -4,6 +4,7 @@ FaceFit conventions and the visible label map, against LITE_MODEL.md's reference
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,8 @@ from faceanon.types import Detection
 
 pytestmark = pytest.mark.assets
 
-PHOTOS = sorted(p.name for p in (Path(__file__).resolve().parents[1].parent / "shared/fixtures/photos").glob("*.jpg"))
+_SHARED = Path(os.environ.get("FACEANON_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+PHOTOS = sorted(p.name for p in (_SHARED / "fixtures" / "photos").glob("*.jpg"))  # for parametrize
 
 
 def read_rgb(path: Path) -> np.ndarray:
