@@ -32,6 +32,7 @@ Decoding policy (:func:`load_image`), applied identically to every input:
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import stat
@@ -69,6 +70,7 @@ DEFAULT_MAX_PIXELS = 60_000_000
 # opened by the JPEG plugin (its factory returns an MpoImageFile).
 _DECODE_FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")
 _OPEN_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 def is_image_path(path: Path | str) -> bool:
@@ -133,6 +135,8 @@ def list_images(root: Path | str, recursive: bool = False) -> list[Path]:
     if errors and (not recursive or not found):
         exc = errors[0]
         raise UsageError(f"cannot list input folder {exc.filename or root}: {exc.strerror or exc}")
+    for exc in errors:  # recursive walk: report unreadable sub-folders, keep the rest
+        _log.warning("skipping unreadable folder %s: %s", exc.filename, exc.strerror or exc)
     images = []
     for p in found:
         try:
@@ -549,6 +553,12 @@ _SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"
                  ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 
 
+def _has_libtiff() -> bool:
+    from PIL import features
+
+    return bool(features.check("libtiff"))
+
+
 def save_image_atomic(path: Path | str, rgb_or_rgba: np.ndarray, *, icc: Optional[bytes] = None,
                       jpeg_quality: int = 95, png_compress: int = 1) -> None:
     """Write an image atomically, with no metadata except the ICC profile.
@@ -602,7 +612,7 @@ def save_image_atomic(path: Path | str, rgb_or_rgba: np.ndarray, *, icc: Optiona
         params.update(compress_level=int(png_compress))
     elif fmt == "WEBP":
         params.update(quality=int(jpeg_quality), method=4)
-    elif fmt == "TIFF":
+    elif fmt == "TIFF" and _has_libtiff():
         params.update(compression="tiff_deflate")
     with atomic_write(target, "wb") as fh:
         img.save(fh, format=fmt, **params)
