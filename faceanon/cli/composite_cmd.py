@@ -94,8 +94,8 @@ def load_anonymized_face(anon: Path, stem: str, name: str, recon_dir: Path, heig
     "composite",
     epilog=(
         "Examples:\n\n"
-        "  faceanon composite out/face3d out/anon out/anonymized --seg out/seg --images photos/\n\n"
-        "  faceanon composite face3d/ anon/ final/ --seg seg/ --images photos/ --feather-px 6"
+        "  faceanon composite face3d/ anon/ final/ --seg seg/ --images photos/\n\n"
+        "  faceanon composite face3d/ anon/ final/ --seg seg/ -i photos/ --feather-px 6"
     ),
 )
 def composite(

@@ -218,7 +218,7 @@ def check_same_size(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz:
     epilog=(
         "Examples:\n\n"
         "  faceanon segment out/face3d out/seg --images photos/\n\n"
-        "  faceanon segment out/face3d out/seg --images photos/ --keep-mouth --margin 0.25\n\n"
+        "  faceanon segment face3d/ seg/ -i photos/ --keep-mouth --margin 0.25\n\n"
         "  faceanon segment face3d/ seg/ --images photos/ --feather-px 0"
     ),
 )
