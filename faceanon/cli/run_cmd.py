@@ -87,8 +87,9 @@ def run(
     Writes OUT/face3d, OUT/seg, OUT/anon, OUT/render, OUT/anonymized and OUT/report.json. Exit 0 when
     every image succeeded, 1 when some failed, 2 on a usage error.
     """
+    from faceanon.io.atomic import clean_stale_temp_files
     from faceanon.stages.pipeline import (
-        ImageReport, RunOptions, clean_stale_temps, failure_report, is_complete, process_image, write_report,
+        ImageReport, RunOptions, failure_report, is_complete, process_image, write_report,
     )
 
     if background not in ("transparent", "white"):
@@ -112,7 +113,7 @@ def run(
         from faceanon.errors import OutputError
 
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}", "choose a writable output folder") from exc
-    clean_stale_temps(out)
+    clean_stale_temp_files(out, older_than=0, recursive=True)  # left by a killed run
     started = time.time()
 
     reports: list[ImageReport] = []

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,9 +129,11 @@ def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
         except OSError:
             pass
     shutil.rmtree(out / "face3d" / stem, ignore_errors=True)
-    anon = out / "anon"
-    for name in [stem] + [p.name for p in anon.glob(f"{stem}_face*")] if anon.is_dir() else []:
-        shutil.rmtree(anon / name, ignore_errors=True)
+    base = Path(stem).name
+    anon = out / "anon" / Path(stem).parent
+    if anon.is_dir():
+        for d in [anon / base, *anon.glob(f"{base}_face*")]:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _process(path, stem, out, models, opts, on_stage, report, written):
@@ -182,7 +183,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
         fit = f.fit
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, mean_vertices,
                            alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, valid=valid)
-        d = out / "anon" / f.name
+        d = out / "anon" / Path(stem).parent / f.name
         d.mkdir(parents=True, exist_ok=True)
         tex_path = d / f"{f.name}_texture.png"
         save_image_atomic(tex_path, a.texture)
@@ -196,7 +197,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     for f, a in anon_faces:
         img = render_front(a.vertices, f.fit.triangles, f.fit.uv, a.texture, img_size=opts.img_size,
                            margin=opts.render_margin, background=opts.background)
-        rp = out / "render" / f"{f.name}_front.png"
+        rp = out / "render" / Path(stem).parent / f"{f.name}_front.png"
         save_image_atomic(rp, img)
         written.append(rp)
     secs["render"] = time.perf_counter() - t
@@ -247,22 +248,6 @@ def write_report(out: Path, reports: list[ImageReport], opts: RunOptions, starte
     with atomic_write(path, "w") as fh:
         json.dump(data, fh, indent=1)
     return path
-
-
-def clean_stale_temps(out: Path) -> int:
-    """Remove temp files a killed run may have left (``.<name>.<random>.tmp``)."""
-    n = 0
-    if not out.is_dir():
-        return 0
-    for root, _dirs, files in os.walk(out):
-        for name in files:
-            if name.startswith(".") and name.endswith(".tmp"):
-                try:
-                    os.unlink(os.path.join(root, name))
-                    n += 1
-                except OSError:
-                    pass
-    return n
 
 
 def failure_report(path: Path, stem: str, exc: BaseException) -> ImageReport:

@@ -98,7 +98,7 @@ def reconstruct_image(
         tex = None
         if extract_texture:
             tex, _ = bake_texture(image.rgb, fit.vertices, fit.triangles, fit.uv, tex_size)
-        result.faces.append(FaceResult(fit=fit, labels=labels, texture=tex, name=face_name(stem, k)))
+        result.faces.append(FaceResult(fit=fit, labels=labels, texture=tex, name=face_name(Path(stem).name, k)))
     return result
 
 
@@ -120,7 +120,7 @@ def write_reconstruction(result: ImageResult, out_dir: Path, *, vis: bool = Fals
     written: list[Path] = []
     n = len(result.faces)
     for k, face in enumerate(result.faces):
-        name = face.name or face_name(result.stem, k)
+        name = face.name or face_name(Path(result.stem).name, k)
         if face.texture is not None:
             png = out_dir / f"{name}_extractTex.png"
             save_image_atomic(png, face.texture)
@@ -132,7 +132,7 @@ def write_reconstruction(result: ImageResult, out_dir: Path, *, vis: bool = Fals
         save_projections(npz, face.fit, (img.width, img.height), face.labels, face_index=k, face_count=n)
         written.append(npz)
     if vis:
-        ov = out_dir / f"{result.stem}_overlay.png"
+        ov = out_dir / f"{Path(result.stem).name}_overlay.png"
         save_image_atomic(ov, overlay(img.rgb, result.faces))
         written.append(ov)
     return written
