@@ -356,6 +356,10 @@ def test_accepts_int64_float64_and_non_contiguous():
     np.testing.assert_array_equal(r_nc.tri_id, ref.tri_id)
     assert rasterize(v, t_nc, 8, 9).tri_id.shape == (8, 9)
     assert rasterize(v, t, np.int64(8), np.int32(9)).tri_id.shape == (8, 9)
+    ro_v, ro_t = v.copy(), t.copy()
+    ro_v.setflags(write=False)
+    ro_t.setflags(write=False)
+    np.testing.assert_array_equal(rasterize(ro_v, ro_t, 8, 9).tri_id, ref.tri_id)
 
 
 # --------------------------------------------------------------------------------------------

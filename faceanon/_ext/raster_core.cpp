@@ -118,7 +118,9 @@ void draw_triangle(const Job& job, int thread, int32_t tri, const Snapped* const
                    int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const I area = I(v[1]->x - v[0]->x) * I(v[2]->y - v[0]->y) -
                    I(v[2]->x - v[0]->x) * I(v[1]->y - v[0]->y);
-    if (area == 0) return;  // degenerate: covers nothing
+    // Degenerate: covers nothing.  (The fill rule alone would already give that - on the line all
+    // three E_k are 0 and the collinear edges cannot all be top-left - but 1/area is undefined.)
+    if (area == 0) return;
     if (job.cull == kCullBack && area > 0) return;
     if (job.cull == kCullFront && area < 0) return;
     const bool negative = area < 0;
