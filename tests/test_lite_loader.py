@@ -1,0 +1,58 @@
+"""faceanon.models.loader: models come from the asset store and are loaded once per process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceanon.errors import UsageError
+from faceanon.models import loader
+
+pytestmark = pytest.mark.assets
+
+
+class MirrorStore:
+    """The part of the asset store the loader uses, backed by the mirror folder."""
+
+    def __init__(self, root: Path, derived: Path) -> None:
+        self.root, self._derived = root, derived
+        self.required: list[str] = []
+
+    def require(self, name: str) -> Path:
+        self.required.append(name)
+        return self.root / name
+
+    @property
+    def derived_dir(self) -> Path:
+        self._derived.mkdir(parents=True, exist_ok=True)
+        return self._derived
+
+
+@pytest.fixture()
+def store(mirror_dir, tmp_path):
+    loader.clear_cache()
+    yield MirrorStore(mirror_dir, tmp_path / "derived")
+    loader.clear_cache()
+
+
+def test_models_are_loaded_once(store):
+    d1 = loader.get_detector(store, threshold=0.5, min_face_size=40)
+    assert loader.get_detector(store, threshold=0.5, min_face_size=40) is d1
+    d2 = loader.get_detector(store, threshold=0.3)
+    assert d2 is not d1 and d2.threshold == 0.3
+    b1 = loader.get_backend(store, "lite")
+    assert loader.get_backend(store) is b1 and b1.name == "lite"
+    assert "3ddfa_v2/mb05_120x120.pth" in store.required and "bfm/w_shp_sim.npy" in store.required
+    assert [p.name for p in store.derived_dir.glob("bfm_noneck_*.npz")] == [b1.bfm.path.name]
+    mean, tri, uv = loader.get_mean_face(store, "lite")
+    assert mean is b1.bfm.mean_vertices and tri is b1.bfm.triangles and uv.shape == (mean.shape[0], 2)
+    assert mean.dtype == np.float32
+
+
+def test_unknown_model_is_a_usage_error(store):
+    with pytest.raises(UsageError, match="available: lite"):
+        loader.get_backend(store, "nope")
+    with pytest.raises(UsageError):
+        loader.get_detector(store, model="nope")
