@@ -118,3 +118,20 @@ def test_composite_help_has_examples():
     assert "faceanon composite face3d/ anon/ final/ --seg seg/ --images photos/" in r.stdout
     for option in ("--seg", "--images", "--feather-px", "--max-pixels"):
         assert option in r.stdout
+
+
+def test_documented_example_feather_option(tmp_path, reference_dir):
+    """`faceanon composite face3d/ anon/ final/ --seg seg/ -i photos/ --feather-px 6`."""
+    L = _build(tmp_path, reference_dir, "img", keep_pose=True)
+    seg, out = tmp_path / "seg", tmp_path / "final"
+    assert cli("segment", L["recon"], seg, "-i", L["photos"]).exit_code == 0
+    r = cli("composite", L["recon"], L["anon"], out, "--seg", seg, "-i", L["photos"], "--feather-px", "0")
+    assert r.exit_code == 0, r.output
+    hard = np.array(Image.open(out / "img.png"))
+    r = cli("composite", L["recon"], L["anon"], out, "--seg", seg, "-i", L["photos"], "--feather-px", "6")
+    assert r.exit_code == 0, r.output
+    soft = np.array(Image.open(out / "img.png"))
+    row = int((BOX[1] + BOX[3]) / 2)
+    x0 = int(BOX[0])
+    assert (hard[row, x0 + 8:x0 + 200] == soft[row, x0 + 8:x0 + 200]).all()  # interior identical
+    assert (hard[row, x0:x0 + 6] != soft[row, x0:x0 + 6]).any()  # the border band differs

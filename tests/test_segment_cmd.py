@@ -190,3 +190,13 @@ def test_help_has_examples():
     assert "faceanon segment out/face3d out/seg --images photos/" in result.stdout
     for option in ("--images", "--keep-mouth", "--margin", "--feather-px", "--max-pixels"):
         assert option in result.stdout
+
+
+def test_documented_example_short_options(layout, reference_dir):
+    """`faceanon segment face3d/ seg/ -i photos/ ...` and `--feather-px 0` (hard alpha edge)."""
+    recon, photos, out = layout
+    result = cli("segment", recon, out, "-i", photos, "--feather-px", "0")
+    assert result.exit_code == 0, result.output
+    alpha = np.array(Image.open(out / "sis_masked.png"))[..., 3]
+    assert set(np.unique(alpha).tolist()) == {0, 255}
+    assert (alpha[np.isin(_labels(reference_dir, "sis"), REMOVED)] == 0).all()

@@ -26,7 +26,7 @@ import typer
 from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
-from faceanon.errors import FaceanonError, ImageError, UsageError
+from faceanon.errors import ImageError, UsageError
 
 NPZ_SUFFIX = "_projections.npz"
 _FACE_RE = re.compile(r"^(?P<base>.+)_face(?P<k>[0-9]+)$")
@@ -91,7 +91,6 @@ def discover_recon(recon: Path) -> list[ReconImage]:
             stem, index = (rel / m.group("base")).as_posix(), int(m.group("k"))
         else:  # flat layout, or a folder named differently from its npz (seed: stem from the file)
             stem, index = (rel / name).as_posix(), 0
-        stem = stem[2:] if stem.startswith("./") else stem
         g = groups.get(stem)
         if g is None:
             g = groups[stem] = ReconImage(stem=stem, folder=folder)
@@ -108,32 +107,11 @@ def discover_recon(recon: Path) -> list[ReconImage]:
 
 
 def load_face_record(npz: Path) -> dict:
-    """Read one projections npz (``faceanon.io.records.load_projections``), errors naming the file."""
+    """Read one projections npz (validated by ``faceanon.io.records.load_projections``: labels are
+    uint8 (H, W) in 0..8 matching ``img_size``); every failure is a one-line error naming the file."""
     from faceanon.io.records import load_projections
 
-    try:
-        rec = load_projections(npz)
-    except FaceanonError:
-        raise
-    except Exception as exc:
-        raise FaceanonError(f"{npz}: cannot read the projections file ({type(exc).__name__}: {exc})",
-                            "rerun `faceanon reconstruct` for this image") from exc
-    labels = rec.get("seg_visible_labels_full")
-    if labels is None:
-        raise FaceanonError(f"{npz}: no seg_visible_labels_full (part labels)",
-                            "rerun `faceanon reconstruct`; seed files need 3DDFA-V3's --seg_visible")
-    labels = np.asarray(labels)
-    if labels.ndim != 2 or labels.size == 0:
-        raise FaceanonError(f"{npz}: seg_visible_labels_full must be a 2-D label map, got shape {labels.shape}")
-    if labels.dtype != np.uint8:
-        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 255:
-            raise FaceanonError(f"{npz}: seg_visible_labels_full has dtype {labels.dtype}, expected uint8 labels")
-        labels = labels.astype(np.uint8)
-    if labels.max() > 8:
-        raise FaceanonError(f"{npz}: seg_visible_labels_full has label {int(labels.max())}; labels are 0..8")
-    rec = dict(rec)
-    rec["seg_visible_labels_full"] = labels
-    return rec
+    return load_projections(npz)
 
 
 def _source_from(records: list[dict]) -> Optional[Path]:
