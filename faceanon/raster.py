@@ -59,6 +59,9 @@ class RasterResult:
     depth:     (H, W) float32, interpolated z of the visible triangle, -inf where empty
     triangles: (M, 3) int32, the triangles that were drawn (used by :func:`interpolate`)
     num_vertices: N, the number of vertices the triangles index into
+
+    :func:`interpolate` reads only ``tri_id``, ``bary``, ``triangles`` and ``num_vertices``, so a
+    cached layout can be re-wrapped as ``RasterResult(tri_id, bary, None, triangles, n)``.
     """
 
     tri_id: np.ndarray
