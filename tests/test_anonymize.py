@@ -359,3 +359,22 @@ def test_real_bfm_under_yaw_hidden_cheek_is_not_painted_with_the_nose(bfm):
     green = lambda c: (c[:, 1] - c[:, 0]) > 60  # noqa: E731
     assert green(naive).mean() > 0.5
     assert green(tex[hidden].astype(int)).mean() < 0.02
+
+
+def test_push_pull_fill_keeps_known_and_fills_within_their_range():
+    from faceanon.stages.texture import push_pull_fill
+
+    rng = np.random.default_rng(5)
+    colour = rng.uniform(50, 200, size=(37, 53, 3)).astype(np.float32)
+    weight = (rng.random((37, 53)) < 0.2).astype(np.float32)
+    out = push_pull_fill(colour, weight)
+    known = weight > 0
+    np.testing.assert_array_equal(out[known], colour[known])
+    lo, hi = colour[known].min(axis=0), colour[known].max(axis=0)
+    assert (out[~known] >= lo - 1e-3).all() and (out[~known] <= hi + 1e-3).all()
+    # a single known texel colours the whole image
+    w1 = np.zeros((16, 16), np.float32)
+    w1[3, 4] = 1
+    c1 = np.zeros((16, 16, 3), np.float32)
+    c1[3, 4] = (10, 20, 30)
+    np.testing.assert_allclose(push_pull_fill(c1, w1), np.broadcast_to([10, 20, 30], (16, 16, 3)), atol=1e-3)

@@ -172,16 +172,23 @@ def _push(c: np.ndarray, wt: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return levels
 
 
+def _blend_level(coarse: np.ndarray, c_l: np.ndarray, w_l: np.ndarray) -> np.ndarray:
+    """One pull step: ``w * mean + (1 - w) * up`` with ``mean = c / w`` (w in [0, 1]), computed as
+    ``c + (1 - w) * up`` (no division; exact where w = 0 since c = 0 there)."""
+    est = _as3(cv2.resize(coarse, (c_l.shape[1], c_l.shape[0]), interpolation=cv2.INTER_LINEAR))
+    est = np.asarray(est, np.float32)
+    est *= (1.0 - np.clip(w_l, 0.0, 1.0))[..., None]
+    est += c_l
+    return est
+
+
 def _pull(levels: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]) -> np.ndarray:
     """Coarse-to-fine: each level's mean where it has weight, the upsampled coarser estimate elsewhere;
     returns the estimate upsampled (bilinear) to ``shape``, float32 (H, W, C)."""
     est_c, est_w = levels[-1]
     est = est_c / np.maximum(est_w, 1e-8)[..., None]
     for c_l, w_l in reversed(levels[1:-1]):
-        up = _as3(cv2.resize(est, (c_l.shape[1], c_l.shape[0]), interpolation=cv2.INTER_LINEAR))
-        mean_l = c_l / np.maximum(w_l, 1e-8)[..., None]
-        a = np.clip(w_l, 0.0, 1.0)[..., None]
-        est = a * mean_l + (1.0 - a) * up
+        est = _blend_level(est, c_l, w_l)
     if len(levels) == 1:
         return _as3(est.astype(np.float32))
     return _as3(cv2.resize(est.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR))
@@ -208,9 +215,7 @@ def _fill_uint8(image: np.ndarray, known: np.ndarray) -> None:
     est_c, est_w = levels[-1]
     est = est_c / np.maximum(est_w, 1e-8)[..., None]
     for c_l, w_l in reversed(levels[:-1]):
-        up = _as3(cv2.resize(est, (c_l.shape[1], c_l.shape[0]), interpolation=cv2.INTER_LINEAR))
-        mean_l = c_l / np.maximum(w_l, 1e-8)[..., None]
-        est = up + np.clip(w_l, 0.0, 1.0)[..., None] * (mean_l - up)
+        est = _blend_level(est, c_l, w_l)
     est_u8 = cv2.convertScaleAbs(est)  # rounds and saturates
     up0 = cv2.resize(est_u8, (w, h), interpolation=cv2.INTER_LINEAR)
     cv2.copyTo(up0, (~known).view(np.uint8), image)
