@@ -378,3 +378,15 @@ def test_push_pull_fill_keeps_known_and_fills_within_their_range():
     c1 = np.zeros((16, 16, 3), np.float32)
     c1[3, 4] = (10, 20, 30)
     np.testing.assert_allclose(push_pull_fill(c1, w1), np.broadcast_to([10, 20, 30], (16, 16, 3)), atol=1e-3)
+
+
+def test_nothing_visible_gives_a_flat_fill_not_black():
+    v, t, uv = grid_mesh(10, 10, 50, 50, 0.0, 4, (0.05, 0.05, 0.95, 0.95))
+    img_v = to_image(v, 60)
+    photo = np.full((60, 60, 3), (180, 140, 110), np.uint8)
+    photo[:5] = (10, 10, 10)
+    valid = np.zeros((60, 60), bool)
+    valid[:30, 55:] = True  # only background pixels are allowed
+    tex, source = bake_texture(photo, img_v, t, uv, 32, valid=valid)
+    assert not (source == 1).any()
+    assert (tex.reshape(-1, 3) == tex[0, 0]).all() and tex[0, 0].sum() > 0

@@ -297,7 +297,12 @@ def bake_texture(
         known = vis_map | cand
         source += cand_u8 * np.uint8(2)
 
-    if not known.all():
+    if not known.any():
+        # nothing of the face is visible / allowed: a flat fill with the mean allowed photo colour
+        pool = image_rgb if valid is None else image_rgb[np.asarray(valid) > 0]
+        fill = pool.reshape(-1, 3).mean(axis=0) if pool.size else np.full(3, 128.0)
+        sampled[:] = np.clip(np.rint(fill), 0, 255).astype(np.uint8)
+    elif not known.all():
         _fill_uint8(sampled, known)
     source += (inside & ~known).view(np.uint8) * np.uint8(3)
     return sampled, source
