@@ -185,3 +185,9 @@ def test_pytorch3d_matches_builtin(bfm):
     assert inter / union > 0.99
     both = (a[..., 3] == 255) & (b[..., 3] == 255)
     assert np.abs(a[both][:, :3].astype(int) - b[both][:, :3]).mean() < 3
+
+
+def test_too_large_internal_image_is_refused():
+    v, t, uv, tex = _asymmetric_mesh()
+    with pytest.raises(UsageError, match="supersample"):
+        render_front(v, t, uv, tex, img_size=8192, supersample=4)

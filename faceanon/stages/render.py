@@ -30,6 +30,7 @@ from faceanon.errors import FaceanonError, UsageError
 
 BACKGROUNDS = ("transparent", "white")
 RENDERERS = ("builtin", "pytorch3d")
+MAX_INTERNAL_SIZE = 16384  # side of the supersampled image (cv2.remap maps must stay < 32767)
 
 
 @dataclass(frozen=True)
@@ -89,24 +90,6 @@ def _check_inputs(vertices, triangles, uv, texture):
     if tex.ndim != 3 or tex.shape[2] not in (3, 4) or tex.dtype != np.uint8 or min(tex.shape[:2]) < 1:
         raise ValueError(f"texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
     return tex[:, :, :3]
-
-
-def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear texture lookup: uv (K, 2) (u right, v up) -> (K, 3) float32 RGB.
-
-    Texel centres: u = 0 / 1 are the centres of the first / last column, v = 1 the first row.
-    """
-    th, tw = texture.shape[:2]
-    k = uv.shape[0]
-    cols = 4096  # cv2.remap maps must be < 32767 on each side: lay the K lookups out in rows
-    rows = max(1, -(-k // cols))
-    mx = np.zeros(rows * cols, np.float32)
-    my = np.zeros(rows * cols, np.float32)
-    mx[:k] = uv[:, 0] * (tw - 1)
-    my[:k] = (1.0 - uv[:, 1]) * (th - 1)
-    out = cv2.remap(np.ascontiguousarray(texture), mx.reshape(rows, cols), my.reshape(rows, cols),
-                    interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(-1, texture.shape[2])[:k].astype(np.float32)
 
 
 def _render_builtin(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, texture: np.ndarray, size: int):
@@ -210,6 +193,9 @@ def render_front(
         raise UsageError(f"img_size must be >= 1, got {img_size}")
     if supersample < 1:
         raise UsageError(f"supersample must be >= 1, got {supersample}")
+    if img_size * supersample > MAX_INTERNAL_SIZE:
+        raise UsageError(f"img_size x supersample = {img_size * supersample} px is above {MAX_INTERNAL_SIZE}",
+                         "lower --img-size or --supersample")
     if not (0.0 < float(margin) <= 10.0):
         raise UsageError(f"margin must be in (0, 10], got {margin}")
     texture = _check_inputs(vertices, triangles, uv, texture)
