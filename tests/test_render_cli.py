@@ -100,6 +100,9 @@ def test_render_usage_errors(tmp_path):
     assert r.exit_code == 2
     r = cli("render", tmp_path / "anon", tmp_path / "render", "--margin", "1.5")
     assert r.exit_code == 2
+    r = cli("render", tmp_path / "anon", tmp_path / "render", "--img-size", "8192", "--supersample", "4")
+    assert r.exit_code == 2 and "--supersample" in r.stderr
+    assert not (tmp_path / "render").exists()
 
 
 def test_render_pytorch3d_missing_is_one_line(tmp_path):

@@ -76,8 +76,11 @@ def render(
     """
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import read_obj
-    from faceanon.stages.render import check_pytorch3d, render_front
+    from faceanon.stages.render import MAX_INTERNAL_SIZE, check_pytorch3d, render_front
 
+    if img_size * supersample > MAX_INTERNAL_SIZE:
+        raise UsageError(f"--img-size x --supersample = {img_size * supersample} px is above {MAX_INTERNAL_SIZE}",
+                         "lower --img-size or --supersample")
     if renderer is Renderer.pytorch3d:
         check_pytorch3d()
     check_out_not_in(anon, out)
