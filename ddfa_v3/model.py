@@ -158,10 +158,36 @@ class DDFAv3:
     # --- fitting ---------------------------------------------------------------------------------
     @torch.no_grad()
     def fit(self, rgb: np.ndarray, detection: Detection, rasterize: Callable | None = None) -> dict:
-        """Fit the face of ``detection``; returns a dict (see module doc and the README of ddfa_v3).
+        """Fit the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB, upright).
 
         ``rasterize``: the project rasterizer ``rasterize(vertices, triangles, height, width, cull=None)``
         (defaults to :func:`faceanon.raster.rasterize`), used for the 224-crop visibility / label map.
+
+        Returns a dict. :class:`faceanon.types.FaceFit` fields (photo px, x right, y down):
+
+        * ``vertices`` (N, 3) float32: x, y = ``v2d_full``; z = (world z - tz) * 1015 / (10 - tz) * W0 / w
+          (px at the face's depth, larger = nearer);
+        * ``triangles`` (M, 3) int32, front-facing = negative image-space signed area (re-wound if the
+          model's winding is the other one); ``uv`` (N, 2) float32 (``uv_coords``, v up);
+        * ``vertex_labels`` (N,) uint8 0..8 from ``annotation`` (later parts win: skin > lips > nose >
+          brows > eyes); ``landmarks68`` (68, 2) float32 = ``v2d_full[ldm68]``;
+        * ``pose`` (3,) float32 yaw, pitch, roll degrees (:func:`pose_from_angles`);
+        * ``model_vertices`` (N, 3) fitted shape in the canonical frame; ``mean_vertices`` (N, 3) ``u``;
+        * ``trans_params`` (5,) float32 [W0, H0, s, tx, ty].
+
+        The seed's npz keys: ``v2d_full`` (N, 2) float32 = back_resize_ldms((v2d_x, 223 - v2d_y),
+        float32 trans_params); ``seg_visible_labels_full`` (H, W) uint8 0..8 (224-crop map pasted back
+        with PIL NEAREST; rows ``223 - v2d_y`` unless ``seed_label_rows``).
+
+        Extras: ``landmarks106_input`` (106, 2) photo px of the landmark net, ``crop`` (224, 224, 3)
+        uint8, ``coeffs`` (257,), ``v2d_crop`` (N, 2) model crop coords (y-up), ``world_vertices``
+        (N, 3) posed model frame (the seed's OBJ ``v``), ``camera_vertices`` (N, 3) (z = 10 - z_world),
+        ``normals`` (N, 3) posed unit normals, ``face_texture`` (N, 3) SH-lit albedo in [0, 1],
+        ``visible`` (N,) bool, ``seg_visible_crop`` (8, 224, 224) uint8, ``seg_visible_labels_crop``
+        (224, 224) uint8.
+
+        Raises :class:`faceanon.errors.NoFaceError` when the 5-point alignment is degenerate and
+        :class:`faceanon.errors.ImageError` for a bad ``rgb``.
         """
         rgb = _check_rgb(rgb)
         if rasterize is None:

@@ -69,6 +69,16 @@ def test_large_base_net_without_module_prefix(tmp_path, lbn_sd):
     ck.load_large_base_net(p)
 
 
+def test_legacy_serialization_plain_state_dict(tmp_path, lbn_sd):
+    """The RetinaFace file is an old-torch (non-zip) pickle of a plain state_dict."""
+    from collections import OrderedDict
+
+    p = tmp_path / "old.pth"
+    torch.save(OrderedDict(lbn_sd), p, _use_new_zipfile_serialization=False)
+    sd = ck.extract_state_dict(ck.read_checkpoint(p), p, None)
+    ck.load_strict(LargeBaseNet(), sd, p, "large_base_net")
+
+
 def test_renamed_key_is_refused_naming_it(tmp_path, lbn_sd):
     sd = dict(lbn_sd)
     sd["block7.conv.3.weight_renamed"] = sd.pop("block7.conv.3.weight")
