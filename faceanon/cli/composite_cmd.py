@@ -155,5 +155,4 @@ def composite(
 
     items = [(item_path(g), g.stem) for g in groups]
     outcomes = run_batch(items, process, label="composite")
-    # SystemExit, not typer.Exit (see segment_cmd): the exit code must survive app.py's handler
-    raise SystemExit(finish(outcomes, "composite"))
+    raise typer.Exit(finish(outcomes, "composite"))

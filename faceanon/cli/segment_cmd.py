@@ -243,6 +243,4 @@ def segment(
 
     items = [(item_path(g), g.stem) for g in groups]
     outcomes = run_batch(items, process, label="segment")
-    # SystemExit, not typer.Exit: with typer >= 0.2x (vendored click) the central handler in app.py
-    # does not recognise typer.Exit and would report it as an internal error.
-    raise SystemExit(finish(outcomes, "segment"))
+    raise typer.Exit(finish(outcomes, "segment"))
