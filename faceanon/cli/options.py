@@ -22,7 +22,8 @@ OFFLINE = typer.Option(False, "--offline", help="Never open a network connection
 MAX_PIXELS = typer.Option(60_000_000, "--max-pixels", min=1, help="Refuse images larger than this many pixels (checked before decoding).")
 MIN_FACE = typer.Option(40, "--min-face-size", min=0, help="Ignore faces whose box is smaller than this (px).")
 MAX_FACES = typer.Option(0, "--max-faces", min=0, help="Keep at most this many faces per image (0 = all).")
-THRESHOLD = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Face detector score threshold.")
+THRESHOLD = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                         help="Face detector score threshold (default: 0.5 lite, 0.7 3ddfa-v3).")
 
 
 def store_from(mirror: Optional[str], offline: bool):
@@ -31,7 +32,7 @@ def store_from(mirror: Optional[str], offline: bool):
     return get_store(mirror=mirror, offline=True if offline else None)
 
 
-def load_models(store, model: Model, *, min_face_size: int, max_faces: int, threshold: float):
+def load_models(store, model: Model, *, min_face_size: int, max_faces: int, threshold: float | None):
     """Load the detector and the reconstruction backend once (cached per process)."""
     from faceanon.models.loader import get_backend, get_detector
 

@@ -30,7 +30,7 @@ def reconstruct(
     vis: bool = typer.Option(False, "--vis", help="Also write <stem>_overlay.png (labels, box, landmarks)."),
     min_face_size: int = opt.MIN_FACE,
     max_faces: int = opt.MAX_FACES,
-    threshold: float = opt.THRESHOLD,
+    threshold: Optional[float] = opt.THRESHOLD,
     max_pixels: int = opt.MAX_PIXELS,
     mirror: Optional[str] = opt.MIRROR,
     offline: bool = opt.OFFLINE,

@@ -77,7 +77,7 @@ def run(
     audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon[audit])."),
     min_face_size: int = opt.MIN_FACE,
     max_faces: int = opt.MAX_FACES,
-    threshold: float = opt.THRESHOLD,
+    threshold: Optional[float] = opt.THRESHOLD,
     max_pixels: int = opt.MAX_PIXELS,
     mirror: Optional[str] = opt.MIRROR,
     offline: bool = opt.OFFLINE,

@@ -48,7 +48,7 @@ class RunOptions:
     max_pixels: int = 60_000_000
     min_face_size: int = 40
     max_faces: int = 0
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the model's own default
     vis: bool = False
 
     def fingerprint(self) -> str:

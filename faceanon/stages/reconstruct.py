@@ -94,7 +94,10 @@ def reconstruct_image(
     fits = fit_faces(image, detector, backend, max_faces=max_faces)
     result = ImageResult(image=image, stem=stem)
     for k, fit in enumerate(fits):
-        labels = visible_label_map(fit, image.height, image.width)
+        # a backend may compute its own map (3DDFA-V3 keeps the seed's 224-crop semantics)
+        labels = fit.extras.get("seg_visible_labels_full")
+        if labels is None:
+            labels = visible_label_map(fit, image.height, image.width)
         tex = None
         if extract_texture:
             tex, _ = bake_texture(image.rgb, fit.vertices, fit.triangles, fit.uv, tex_size)

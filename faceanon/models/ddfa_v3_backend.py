@@ -1,0 +1,55 @@
+"""Adapters of the 3DDFA-V3 model (package ``ddfa_v3``) to the project's detector/backend interfaces.
+
+One :class:`ddfa_v3.model.DDFAv3` instance (detector + landmark net + reconstruction net + face
+model) is shared by the detector and the backend; it is loaded once per process by
+:mod:`faceanon.models.loader`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceanon.models.base import FaceDetector, ReconstructionBackend, as_rgb_uint8
+from faceanon.types import Detection, FaceFit
+
+NAME = "3ddfa-v3"
+
+#: constructor argument of DDFAv3 -> asset name in the manifest
+V3_FILES = {
+    "net_recon": "3ddfa_v3/net_recon.pth",
+    "face_model": "3ddfa_v3/face_model.npy",
+    "large_base_net": "3ddfa_v3/large_base_net.pth",
+    "retinaface": "3ddfa_v3/retinaface_resnet50_2020-07-20_old_torch.pth",
+    "similarity_lm3d": "3ddfa_v3/similarity_Lm3D_all.mat",
+}
+DEFAULT_THRESHOLD = 0.7  # the seed's RetinaFace score threshold
+
+
+class DDFAv3Detector(FaceDetector):
+    """RetinaFace-ResNet50 of 3DDFA-V3, with the project's size and count filters."""
+
+    def __init__(self, model, *, min_face_size: float = 0.0, max_faces: int | None = None) -> None:
+        self.model = model
+        self.min_face_size = float(min_face_size)
+        self.max_faces = max_faces
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        dets = [d for d in self.model.detect(as_rgb_uint8(rgb)) if d.size >= self.min_face_size]
+        dets.sort(key=lambda d: -d.score)
+        return dets[: self.max_faces] if self.max_faces else dets
+
+
+class DDFAv3Backend(ReconstructionBackend):
+    """3DDFA-V3 reconstruction (106 landmarks -> POS crop -> ResNet-50 -> BFM front face)."""
+
+    name = NAME
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
+        from ddfa_v3.model import to_facefit
+        from faceanon.raster import rasterize
+
+        result = self.model.fit(as_rgb_uint8(rgb), detection, rasterize)
+        return to_facefit(result, detection, backend=NAME)
