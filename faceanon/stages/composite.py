@@ -215,7 +215,7 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
         region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
     must_fill = removed_any & ~covered_any
     if must_fill.any():
-        # removed pixels no face covers: Telea-fill them from the composite (never from the base)
+        # removed pixels no face covers: Telea-fill them from the pixels around them (never from themselves)
         ys, xs = np.nonzero(must_fill.any(axis=1))[0], np.nonzero(must_fill.any(axis=0))[0]
         pad = 8
         y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
