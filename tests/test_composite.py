@@ -102,6 +102,8 @@ def test_inside_is_the_texture_and_the_border_is_blended(photo):
     base_g = photo[row, band, 1].astype(int)
     assert (g > base_g).all() and (g[:-1] < 255).any()
     assert (np.diff(g - base_g) >= -1).all()  # weight ramps up inward
+    # the ramp starts near 0 at the outermost covered pixel: no visible step at the face border
+    assert g[0] - base_g[0] < 0.1 * (255 - base_g[0])
     # far inside: fully the texture
     assert (out2[int(y0 + 30):int(y1 - 30), int(x0 + 30):int(x1 - 30)] == (0, 255, 0)).all()
 
