@@ -167,7 +167,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
 
     t = stage("segment")
     seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular) for f in recon.faces]
-    rgba, _removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
+    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
                                    feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     save_image_atomic(seg_path, rgba)
@@ -175,14 +175,15 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     secs["segment"] = time.perf_counter() - t
 
     mean_vertices = models.mean_face[0]
+    # The texture is baked from the segmented RGB: the removed eyes/mouth are already inpainted there,
+    # so sampling it everywhere gives a continuous skin texture with no original eye pixels.
     seg_rgb = np.ascontiguousarray(rgba[:, :, :3])
-    valid = rgba[:, :, 3] > 0
     anon_faces = []
     t = stage("anonymize")
     for f in recon.faces:
         fit = f.fit
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, mean_vertices,
-                           alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, valid=valid)
+                           alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size)
         d = out / "anon" / Path(stem).parent / f.name
         d.mkdir(parents=True, exist_ok=True)
         tex_path = d / f"{f.name}_texture.png"
@@ -204,7 +205,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
 
     t = stage("composite")
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
-                                texture=a.texture) for f, a in anon_faces]
+                                texture=a.texture, removed=removed) for f, a in anon_faces]
     composite = composite_image(seg_rgb, comp_faces)
     ext = path.suffix.lower()
     if ext not in (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"):
