@@ -242,7 +242,7 @@ def bake_texture(
     Implementation: whole-atlas array operations only (no boolean gathers over the ~2.7 M island
     texels): texel positions by the rasterizer's C++ ``interpolate``; photo z-buffer, ``valid`` and
     colour looked up with ``cv2.remap`` (nearest for the z-buffer/mask, i.e. the texel's rounded
-    pixel; bilinear for colour). About 0.3 s at 2048² on 2 cores.
+    pixel; bilinear for colour). About 0.15 s at 2048² on 2 cores (was 0.76 s).
     """
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
         raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
