@@ -62,10 +62,13 @@ def make_layout(root: Path, stems=("face",), *, masked=True, eye_box=True):
         photo = draw_photo(img_v, t, np.tile([200, 150, 120], (len(obj), 1)), H, W, background=(200, 150, 120))
         alpha = np.full((H, W), 255, np.uint8)
         if eye_box:
-            photo[50:60, 40:60] = 0
-            alpha[48:62, 38:62] = 0
-        if masked:
-            save_image_atomic(seg / f"{stem}_masked.png", np.dstack([photo, alpha]))
+            photo[50:60, 40:60] = 0  # the original "eye": black
+        if masked:  # like `faceanon segment`: the eye inpainted (skin) in RGB, alpha 0 there
+            seg_rgb = photo.copy()
+            if eye_box:
+                seg_rgb[48:62, 38:62] = (200, 150, 120)
+                alpha[48:62, 38:62] = 0
+            save_image_atomic(seg / f"{stem}_masked.png", np.dstack([seg_rgb, alpha]))
         else:
             save_image_atomic(seg / f"{stem}.png", photo)
     return recon, seg, (mean, t, uv, obj)
@@ -88,7 +91,7 @@ def test_anonymize_writes_a_textured_obj(tmp_path, patched_mean):
     assert mesh.visual.material.image is not None and mesh.visual.material.image.size == (128, 128)
     # canonical output at alpha 1: the mean face itself
     np.testing.assert_allclose(np.asarray(mesh.vertices), mean, atol=1e-3 * np.abs(mean).max())
-    # the re-bake used the segmented image and its alpha: no black (removed-eye) texel on the islands
+    # the re-bake used the segmented (inpainted) RGB: no black original-eye texel on the islands
     from PIL import Image
 
     tex = np.asarray(Image.open(d / "face_texture.png").convert("RGB"))
@@ -153,11 +156,14 @@ def test_a_unique_case_variant_is_accepted(tmp_path, patched_mean):
 
 
 def test_original_photos_fall_back_with_a_warning(tmp_path, patched_mean):
-    recon, seg, _ = make_layout(tmp_path, masked=False, eye_box=False)
+    from PIL import Image
+
+    recon, seg, (_m, t, uv, _o) = make_layout(tmp_path, masked=False)
     r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
     assert r.exit_code == 0, r.output
     assert "warning" in r.stderr and "NOT removed" in r.stderr
-    assert (tmp_path / "anon" / "face" / "face.obj").is_file()
+    tex = np.asarray(Image.open(tmp_path / "anon" / "face" / "face_texture.png").convert("RGB"))
+    assert (tex[uv_layout(uv, t, 64).inside].sum(axis=1) == 0).any()  # the original black "eye" is kept
 
 
 def test_missing_masked_file_among_masked_ones_is_an_error_not_a_fallback(tmp_path, patched_mean):

@@ -114,8 +114,8 @@ def anonymize(
 
     By default the output mesh is the morphed face in a canonical frontal pose (the face model's
     frame and units: y up, z toward the viewer); --keep-pose keeps the original pose, position and
-    head scale instead. The texture is re-baked from the segmented photo (eyes/mouth removed) with
-    image-space visibility, so occluded parts never take the occluder's colour. A failing face gets
+    head scale instead. The texture is re-baked from the segmented photo's RGB (eyes/mouth removed
+    and inpainted) with image-space visibility, so occluded parts never take the occluder's colour. A failing face gets
     one error line; the others complete (exit 1 if any failed).
     """
     from faceanon.io.images import load_image, save_image_atomic
@@ -161,8 +161,11 @@ def anonymize(
             if path is None:
                 raise ImageError(f"no {Path(stem).name}{MASKED_SUFFIX} for {stem} in {images}",
                                  "run `faceanon segment` for this image, or pass its output folder as --images")
-            rgb, a = read_rgba(path, max_pixels)
-            valid = None if a is None else a > 0
+            # the segmented RGB is the texture source everywhere: the removed eyes/mouth (alpha 0) are
+            # already inpainted there, so no original eye pixel can reach the texture and the removed
+            # parts get a continuous skin texture (the same as `faceanon run`)
+            rgb, _alpha = read_rgba(path, max_pixels)
+            valid = None
         else:
             from faceanon.cli.segment_cmd import find_original
 

@@ -26,8 +26,10 @@ Geometry (fixes the seed's B6-23):
 Texture: re-baked at ``tex_size`` from the (segmented) photo with
 :func:`faceanon.stages.texture.bake_texture` - per texel, visibility-aware (image-space z-buffer of
 the ORIGINAL fit, so occluded texels never take the occluder's colour, B6-17), mirrored / diffused
-fill for hidden texels, and a gutter around the UV islands (B6-20). Pixels whose ``valid`` alpha is
-0 (eyes/mouth removed by ``segment``) are never used as sources.
+fill for hidden texels, and a gutter around the UV islands (B6-20). The callers pass the SEGMENTED
+photo's RGB (eyes/mouth already inpainted), so no original eye/lip pixel reaches the texture; an
+optional ``valid`` mask additionally excludes pixels as sources (they are then filled like hidden
+texels).
 """
 
 from __future__ import annotations
