@@ -95,8 +95,11 @@ class CenterFace(FaceDetector):
         max_faces: keep at most this many faces (highest scores); None = all.
         max_side: when the image's long side exceeds this many px, detect on a copy downscaled
             (INTER_AREA) to this long side and scale boxes/landmarks back; None = never.
-        max_cached_nets: OpenCV dnn gives wrong results when one Net sees a new input size, so one
-            Net is kept per blob size, in an LRU dict of at most this many entries.
+        max_cached_nets: OpenCV 4.12's dnn gives wrong results when one Net sees a new input size
+            (LITE_MODEL 5.1), so one Net is kept per blob size, in an LRU dict of at most this many
+            entries. Each Net holds its intermediate buffers (~100 MB for a 512 px blob, ~400 MB
+            at 1600 px); the default 2 covers a batch of landscape + portrait photos of one camera.
+            A new size costs a model parse and a slower first forward (~30-100 ms).
     """
 
     def __init__(
@@ -108,7 +111,7 @@ class CenterFace(FaceDetector):
         min_face_size: float = 0.0,
         max_faces: int | None = None,
         max_side: int | None = 1600,
-        max_cached_nets: int = 4,
+        max_cached_nets: int = 2,
     ) -> None:
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
