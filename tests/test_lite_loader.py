@@ -56,3 +56,37 @@ def test_unknown_model_is_a_usage_error(store):
         loader.get_backend(store, "nope")
     with pytest.raises(UsageError):
         loader.get_detector(store, model="nope")
+
+
+def test_default_threshold_is_the_models(store):
+    assert loader.get_detector(store, threshold=None).threshold == 0.5
+
+
+def test_3ddfa_v3_is_dispatched_to_its_adapter_and_loaded_once(store, monkeypatch):
+    """No 3DDFA-V3 files here: a stand-in DDFAv3 checks the wiring (one instance, shared)."""
+    import ddfa_v3.model
+    from faceanon.models.ddfa_v3_backend import DDFAv3Backend, DDFAv3Detector
+
+    built = []
+
+    class FakeV3:
+        def __init__(self, **paths):
+            built.append(paths)
+            self.detector = type("D", (), {"score_threshold": 0.7, "nms_threshold": 0.4})()
+            self.retina_net = object()  # only passed through
+            self.mean_vertices = np.zeros((3, 3), np.float32)
+            self.triangles = np.array([[0, 1, 2]], np.int32)
+            self.face_model = type("F", (), {"uv": np.zeros((3, 2), np.float32)})()
+
+        def detect(self, rgb):
+            return []
+
+    monkeypatch.setattr(ddfa_v3.model, "DDFAv3", FakeV3)
+    det = loader.get_detector(store, model="3ddfa-v3", min_face_size=40)
+    backend = loader.get_backend(store, "3ddfa-v3")
+    mean = loader.get_mean_face(store, "3ddfa-v3")
+    assert isinstance(det, DDFAv3Detector) and isinstance(backend, DDFAv3Backend)
+    assert len(built) == 1 and backend.model is det.model
+    assert set(built[0]) == {"net_recon", "face_model", "large_base_net", "retinaface", "similarity_lm3d"}
+    assert mean[1].shape == (1, 3)
+    assert det.detect(np.zeros((8, 8, 3), np.uint8)) == []

@@ -22,6 +22,8 @@ from faceanon.errors import UsageError
 from faceanon.models.base import FaceDetector, ReconstructionBackend
 
 LITE = "lite"
+V3 = "3ddfa-v3"
+MODELS = (LITE, V3)
 
 _LOCK = threading.Lock()
 _CACHE: dict[tuple, object] = {}
@@ -61,32 +63,67 @@ def _lite_bfm(store):
 
 
 def _check_model(model: str) -> None:
-    if model != LITE:
-        raise UsageError(f"model {model!r} is not available here (available: {LITE})",
+    if model not in MODELS:
+        raise UsageError(f"unknown model {model!r} (available: {', '.join(MODELS)})",
                          hint=f"use --model {LITE}")
 
 
-def get_detector(store, model: str = LITE, *, threshold: float = 0.5, min_face_size: float = 0.0,
-                 max_faces: int | None = None, max_side: int | None = 1600) -> FaceDetector:
-    """The face detector of ``model`` (``lite``: CenterFace), loaded once per options.
+def _v3_model(store):
+    """The one 3DDFA-V3 instance (detector + landmark net + reconstruction net + face model)."""
+    from faceanon.models.ddfa_v3_backend import V3_FILES
 
-    threshold: score threshold; min_face_size: minimum box mean side in px; max_faces: keep at most
-    this many (highest score first), None = all; max_side: detect on a copy downscaled to this long
-    side when the image is larger.
+    paths = {arg: store.require(name) for arg, name in V3_FILES.items()}
+
+    def build():
+        from ddfa_v3.model import DDFAv3
+
+        return DDFAv3(**paths)
+
+    return _cached(("v3", tuple(sorted((k, str(p)) for k, p in paths.items()))), build)
+
+
+def get_detector(store, model: str = LITE, *, threshold: float | None = None, min_face_size: float = 0.0,
+                 max_faces: int | None = None, max_side: int | None = 1600) -> FaceDetector:
+    """The face detector of ``model`` (``lite``: CenterFace; ``3ddfa-v3``: its RetinaFace), loaded
+    once per options.
+
+    threshold: score threshold, None = the model's default (lite 0.5, 3ddfa-v3 0.7);
+    min_face_size: minimum box mean side in px; max_faces: keep at most this many (highest score
+    first), None = all; max_side (lite only): detect on a copy downscaled to this long side when
+    the image is larger.
     """
     _check_model(model)
+    max_faces = int(max_faces) if max_faces else None
+    if model == V3:
+        from faceanon.models.ddfa_v3_backend import DDFAv3Detector
+
+        m = _v3_model(store)
+        source = m
+        if threshold is not None and float(threshold) != m.detector.score_threshold:
+            from ddfa_v3.retinaface import RetinaFaceDetector
+
+            # same network, another threshold: a second light wrapper, not a second model
+            source = RetinaFaceDetector(m.retina_net, float(threshold), m.detector.nms_threshold)
+        return DDFAv3Detector(source, min_face_size=min_face_size, max_faces=max_faces)
+
     from faceanon.models.centerface import CenterFace
 
     path = store.require("detectors/centerface.onnx")
-    opts = dict(threshold=float(threshold), min_face_size=float(min_face_size),
-                max_faces=int(max_faces) if max_faces else None, max_side=max_side)
+    opts = dict(threshold=0.5 if threshold is None else float(threshold), min_face_size=float(min_face_size),
+                max_faces=max_faces, max_side=max_side)
     return _cached(("detector", model, str(path), tuple(sorted(opts.items()))),
                    lambda: CenterFace(path, **opts))
 
 
 def get_backend(store, name: str = LITE, *, refine: bool = True) -> ReconstructionBackend:
-    """The reconstruction backend ``name`` (``lite``), loaded once per process."""
+    """The reconstruction backend ``name`` (``lite`` or ``3ddfa-v3``), loaded once per process.
+    refine (lite only): run the second, landmark-ROI pass."""
     _check_model(name)
+    if name == V3:
+        from faceanon.models.ddfa_v3_backend import DDFAv3Backend
+
+        return DDFAv3Backend(_v3_model(store))
+
     from faceanon.models.bfm import load_param_stats
     from faceanon.models.lite import LiteBackend
     from faceanon.models.mb05 import load_mb05
@@ -106,5 +143,8 @@ def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.
     """(mean_vertices (N, 3) float32 model frame y up, triangles (M, 3) int32 project winding,
     uv (N, 2) float32) of ``model``'s face model."""
     _check_model(model)
+    if model == V3:
+        m = _v3_model(store)
+        return m.mean_vertices, m.triangles, m.face_model.uv
     bfm = _lite_bfm(store)
     return bfm.mean_vertices, bfm.triangles, bfm.uv
