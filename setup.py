@@ -10,7 +10,7 @@ extensions = [
         sources=["faceanon/_ext/_raster.pyx", "faceanon/_ext/raster_core.cpp"],
         include_dirs=[np.get_include(), "faceanon/_ext"],
         language="c++",
-        extra_compile_args=["-O3", "-std=c++17"],
+        extra_compile_args=["-O3", "-std=c++17", "-ffp-contract=off"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]
