@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 from faceanon.models.bfm import BFMSources, load_bfm, load_param_stats
