@@ -39,7 +39,7 @@ class RunOptions:
     alpha: float = 1.0
     keep_pose: bool = False
     keep_mouth: bool = False
-    margin: float = 0.15
+    margin: float | None = None  # None: the backend's default (faceanon.stages.segment.default_margin)
     feather_px: float = 3.0
     img_size: int = 1024
     render_margin: float = 0.95
@@ -144,7 +144,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     from faceanon.stages.composite import CompositeFace, composite_image, write_composite
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
     from faceanon.stages.render import render_front
-    from faceanon.stages.segment import SegmentFace, segment_image
+    from faceanon.stages.segment import SegmentFace, default_margin, segment_image
 
     secs = report.seconds
 
@@ -166,9 +166,10 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
 
     t = stage("segment")
-    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular) for f in recon.faces]
-    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
-                                   feather_px=opts.feather_px)
+    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular,
+                             margin=default_margin(f.fit.backend) if opts.margin is None else opts.margin)
+                 for f in recon.faces]
+    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     save_image_atomic(seg_path, rgba)
     written.append(seg_path)
