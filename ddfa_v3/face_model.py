@@ -86,8 +86,11 @@ class FaceModel:
             if not path.is_file():
                 raise AssetError(f"face model {path} not found", "run `faceanon assets download --model 3ddfa-v3`")
             try:
-                # a pickled dict inside a 0-d object array: allow_pickle is unavoidable for this format
-                d = np.load(str(path), allow_pickle=True).item()
+                # a pickled dict inside a 0-d object array: unpickled with a numpy-only unpickler,
+                # never np.load(allow_pickle=True) - the file is downloaded and could run code
+                from faceanon.io.safe_pickle import safe_load_npy_object
+
+                d = safe_load_npy_object(path)
             except Exception as exc:
                 raise AssetError(f"cannot read face model {path}: {type(exc).__name__}: "
                                  f"{' '.join(str(exc).split())[:200]}",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import tempfile
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from faceanon.errors import AssetError
+from faceanon.io.safe_pickle import NumpyOnlyUnpickler, safe_load_pickle  # noqa: F401 (re-exported)
 from faceanon.models import lite_labels
 
 #: bump when the derived file's content or layout changes
@@ -38,48 +38,7 @@ N_TRIANGLES = 76073
 # safe pickle reading
 
 
-def _numpy_reconstruct():
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-    # protocol-2 pickles store the array bytes as _codecs.encode(latin-1 text): a pure function
-    ("_codecs", "encode"): lambda: __import__("codecs").encode,
-}
-
-
-class NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that can only rebuild numpy arrays (plus plain containers and scalars)."""
-
-    def find_class(self, module: str, name: str):  # noqa: D102 - pickle API
-        factory = _ALLOWED_GLOBALS.get((module, name))
-        if factory is None:
-            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
-        return factory()
-
-
-def safe_load_pickle(path: str | Path):
-    """Load a pickle that may only contain numpy arrays, dicts, lists, strings and numbers.
-
-    Raises :class:`AssetError` (naming the file and the refused global) for anything else.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return NumpyOnlyUnpickler(fh, encoding="latin1").load()
-    except FileNotFoundError as exc:
-        raise AssetError(f"file not found: {path}", hint="run `faceanon assets download`") from exc
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise AssetError(f"refusing to load {path}: {exc}",
-                         hint="the file is not the expected numpy-only pickle; re-download it") from exc
+# the numpy-only unpickler lives in faceanon.io.safe_pickle (shared with the 3DDFA-V3 face model)
 
 
 def load_param_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
