@@ -75,17 +75,22 @@ def progress_bar() -> Progress:
     )
 
 
+def print_failure(path: Path, reason: str) -> None:
+    """The one line of a failed file: ``failed <path>: <reason>``."""
+    err_console.print(f"[red]failed[/red] {escape(str(path))}: {escape(reason)}")
+
+
 def report_failure(path: Path, exc: BaseException) -> str:
-    """Print one line for a failed file and return the reason text."""
-    if isinstance(exc, FaceanonError):
-        reason = exc.one_line()
-    else:
-        reason = f"internal error: {type(exc).__name__}: {exc}"
+    """Print one line for a failed file and return the reason text (the path is not repeated in it)."""
+    from faceanon.stages.pipeline import failure_reason
+
+    reason = failure_reason(path, exc)
+    if not isinstance(exc, FaceanonError):
         if STATE["debug"]:
             err_console.print(escape("".join(traceback.format_exception(exc))))
         else:
             reason += " (rerun with --debug for the traceback)"
-    err_console.print(f"[red]failed[/red] {escape(str(path))}: {escape(reason)}")
+    print_failure(path, reason)
     return reason
 
 

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from faceanon.cli import options as opt
 from faceanon.cli.app import STATE, app
-from faceanon.cli.batch import check_out_not_in, collect_inputs, err_console, progress_bar, report_failure
+from faceanon.cli.batch import (
+    check_out_not_in, collect_inputs, err_console, print_failure, progress_bar, report_failure,
+)
 from faceanon.errors import UsageError
 
 _WORKER: dict = {}
@@ -27,6 +29,17 @@ def _load(store_args: tuple, opts) -> object:
     detector, backend = opt.load_models(store, opt.Model(opts.model), min_face_size=opts.min_face_size,
                                         max_faces=opts.max_faces, threshold=opts.threshold)
     return Models(detector=detector, backend=backend, mean_face=get_mean_face(store, opts.model))
+
+
+def _require_assets(store_args: tuple, model: str) -> None:
+    """Verify every model file of ``model`` before any work (hashes are cached, so this is cheap).
+
+    A missing or corrupt file is then one error line naming it and ``faceanon assets download``,
+    the same with or without --jobs (a worker failing to load its models would only break the pool).
+    """
+    store = opt.store_from(*store_args)
+    for entry in store.entries(model):
+        store.require(entry.name)
 
 
 def _worker_init(store_args: tuple, opts, debug: bool) -> None:
@@ -134,6 +147,7 @@ def run(
         overall = progress.add_task("images", total=len(items), completed=len(reports))
         current = progress.add_task("loading models", total=None)
         if todo:
+            _require_assets(store_args, opts.model)
             if jobs == 1:
                 models = _load(store_args, opts)
                 for path, stem in todo:
@@ -159,17 +173,21 @@ def run(
                 with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                          initargs=(store_args, opts, STATE["debug"])) as pool:
                     futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in todo}
-                    for fut in as_completed(futs):
-                        p, s = futs[fut]
-                        try:
-                            rep = fut.result()
-                        except Exception as exc:  # a worker died (e.g. model load failed)
-                            rep = failure_report(p, s, exc)
-                        if rep.status == "failed":
-                            err_console.print(f"[red]failed[/red] {escape(str(p))}: {escape(rep.error or '')}")
-                        reports.append(rep)
-                        progress.advance(overall)
-                        write_report(out, reports, opts, started)
+                    try:
+                        for fut in as_completed(futs):
+                            p, s = futs[fut]
+                            try:
+                                rep = fut.result()
+                            except Exception as exc:  # a worker died
+                                rep = failure_report(p, s, exc)
+                            if rep.status == "failed":
+                                print_failure(p, rep.error or "")
+                            reports.append(rep)
+                            progress.advance(overall)
+                            write_report(out, reports, opts, started)
+                    except BaseException:  # stop now: do not let the queued images run on unreported
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
         progress.update(current, description="done", total=1, completed=1)
 
     order = {str(p.resolve()): i for i, (p, _s) in enumerate(items)}
@@ -190,12 +208,13 @@ def run(
 
 def _summary(reports) -> None:
     table = Table(title="faceanon run", show_lines=False)
-    for col in ("image", "status", "faces", "seconds", "error"):
+    # no error column: each failure already had its one line above, and its reason is in report.json
+    for col in ("image", "status", "faces", "seconds"):
         table.add_column(col)
     for r in reports:
         colour = {"ok": "green", "skipped": "cyan", "failed": "red"}.get(r.status, "white")
         table.add_row(escape(Path(r.input).name), f"[{colour}]{r.status}[/{colour}]", str(r.faces),
-                      f"{r.seconds.get('total', 0):.2f}" if r.seconds else "-", escape(r.error or ""))
+                      f"{r.seconds.get('total', 0):.2f}" if r.seconds else "-")
     err_console.print(table)
     ok = sum(r.status == "ok" for r in reports)
     sk = sum(r.status == "skipped" for r in reports)

@@ -111,29 +111,61 @@ def process_image(
     """Run every stage for one image; raises on failure after removing what it had written."""
     report = ImageReport(input=str(path.resolve()), stem=stem)
     written: list[Path] = []
-    marker_path(out, stem).unlink(missing_ok=True)
+    previous = previous_outputs(out, stem)  # an earlier run's set is obsolete once we start over
     try:
+        _out_op(marker_path(out, stem), lambda p: p.unlink(missing_ok=True))
         return _process(path, stem, out, models, opts, on_stage, report, written)
     except BaseException:
-        remove_outputs(out, stem, written)
+        remove_outputs(out, stem, written + previous)
         raise
 
 
-def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
-    """Remove what a failed image wrote, so that no half set of outputs is left for a rerun to trust."""
-    import shutil
+def previous_outputs(out: Path, stem: str) -> list[Path]:
+    """The outputs listed by ``stem``'s completion marker, if any (only paths inside ``out``)."""
+    try:
+        rels = json.loads(marker_path(out, stem).read_text())["report"]["outputs"]
+        root = out.resolve()
+        paths = [out / str(rel) for rel in rels]
+        return [p for p in paths if root in p.resolve().parents]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
-    for p in written:
+
+def _out_op(path: Path, op: Callable[[Path], object]) -> None:
+    """``op(path)`` on an output path (unlink, mkdir); an OSError becomes the one-line OutputError."""
+    from faceanon.io.atomic import output_error
+
+    try:
+        op(path)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+
+
+def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
+    """Remove what a failed image wrote, so that no half set of outputs is left for a rerun to trust.
+
+    Only this image's own files: ``written`` (every path is listed *before* it is written) and the
+    files directly in its ``face3d/<stem>/`` folder (the reconstruct stage writes several there); then
+    those folders when left empty. Never a whole folder: ``face3d/<stem>/<sub>/`` belongs to the
+    input ``<stem>/<sub>.jpg`` of a recursive run, and ``anon/<stem>_face…/`` may be another input's.
+    """
+    recon_dir = out / "face3d" / stem
+    paths = list(written)
+    try:
+        paths += [p for p in recon_dir.iterdir() if p.is_file() and not p.is_symlink()]
+    except OSError:
+        pass
+    for p in paths:
         try:
             p.unlink(missing_ok=True)
         except OSError:
             pass
-    shutil.rmtree(out / "face3d" / stem, ignore_errors=True)
-    base = Path(stem).name
-    anon = out / "anon" / Path(stem).parent
-    if anon.is_dir():
-        for d in [anon / base, *anon.glob(f"{base}_face*")]:
-            shutil.rmtree(d, ignore_errors=True)
+    anon = out / "anon"
+    for d in {recon_dir, *(p.parent for p in written if anon in p.parents)}:
+        try:
+            d.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def _process(path, stem, out, models, opts, on_stage, report, written):
@@ -171,8 +203,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
                  for f in recon.faces]
     rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
+    written.append(seg_path)  # listed before it is written: a failure half-way removes it too
     save_image_atomic(seg_path, rgba)
-    written.append(seg_path)
     secs["segment"] = time.perf_counter() - t
 
     mean_vertices = models.mean_face[0]
@@ -186,12 +218,12 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, mean_vertices,
                            alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size)
         d = out / "anon" / Path(stem).parent / f.name
-        d.mkdir(parents=True, exist_ok=True)
+        _out_op(d, lambda p: p.mkdir(parents=True, exist_ok=True))
         tex_path = d / f"{f.name}_texture.png"
-        save_image_atomic(tex_path, a.texture)
         obj_path = d / f"{f.name}.obj"
-        write_obj(obj_path, a.vertices, fit.uv, fit.triangles, texture_png_name=tex_path.name)
         written += [tex_path, obj_path, obj_path.with_suffix(".mtl")]
+        save_image_atomic(tex_path, a.texture)
+        write_obj(obj_path, a.vertices, fit.uv, fit.triangles, texture_png_name=tex_path.name)
         anon_faces.append((f, a))
     secs["anonymize"] = time.perf_counter() - t
 
@@ -200,8 +232,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
         img = render_front(a.vertices, f.fit.triangles, f.fit.uv, a.texture, img_size=opts.img_size,
                            margin=opts.render_margin, background=opts.background)
         rp = out / "render" / Path(stem).parent / f"{f.name}_front.png"
-        save_image_atomic(rp, img)
         written.append(rp)
+        save_image_atomic(rp, img)
     secs["render"] = time.perf_counter() - t
 
     t = stage("composite")
@@ -212,8 +244,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     if ext not in (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"):
         ext = ".png"
     cp = out / "anonymized" / f"{stem}{ext}"
-    write_composite(cp, composite, original=image)
     written.append(cp)
+    write_composite(cp, composite, original=image)
     secs["composite"] = time.perf_counter() - t
 
     secs["total"] = sum(v for k, v in secs.items())
@@ -227,7 +259,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
         "report": asdict(report),
     }
     mp = marker_path(out, stem)
-    mp.parent.mkdir(parents=True, exist_ok=True)
+    _out_op(mp.parent, lambda p: p.mkdir(parents=True, exist_ok=True))
     with atomic_write(mp, "w") as fh:
         json.dump(marker, fh, indent=1)
     return report
@@ -252,6 +284,17 @@ def write_report(out: Path, reports: list[ImageReport], opts: RunOptions, starte
     return path
 
 
+def failure_reason(path: Path, exc: BaseException) -> str:
+    """One line saying why ``path`` failed, without repeating the path (the caller names the file)."""
+    if isinstance(exc, FaceanonError):
+        text = exc.one_line()
+    else:
+        text = " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
+    for prefix in (f"{path}: ", f"{Path(path).resolve()}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
 def failure_report(path: Path, stem: str, exc: BaseException) -> ImageReport:
-    reason = exc.one_line() if isinstance(exc, FaceanonError) else f"internal error: {type(exc).__name__}: {exc}"
-    return ImageReport(input=str(path.resolve()), stem=stem, status="failed", error=reason)
+    return ImageReport(input=str(path.resolve()), stem=stem, status="failed", error=failure_reason(path, exc))
