@@ -250,10 +250,18 @@ def install_full_disk(monkeypatch, should_fail) -> list[str]:
     the failure surfaces exactly as a full disk would: as the OutputError of ``atomic_write``.
     Returns the list of targets that failed.
     """
+    import importlib
+    import pkgutil
     import sys
 
+    import faceanon.io
     import faceanon.io.atomic as atomic
+    import faceanon.stages
 
+    # import every writer first: a module imported while the patch is active would keep the fake
+    for pkg in (faceanon.io, faceanon.stages):
+        for info in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
+            importlib.import_module(info.name)
     real = atomic.atomic_write
     failed: list[str] = []
     count = [0]
@@ -354,3 +362,75 @@ def test_a_failure_never_removes_a_nested_images_outputs(tmp_path, photos_dir, h
     missing = [o for o in entries["a/b"]["outputs"] if not (out / o).is_file()]
     assert missing == []
     check_tree_intact(out)
+
+
+# -------------------------------------------------------------------------------- unexpected errors
+
+def _fail_second_render(monkeypatch, exc: BaseException) -> None:
+    import faceanon.stages.render as render
+
+    real = render.render_front
+    calls = [0]
+
+    def flaky(*a, **k):
+        calls[0] += 1
+        if calls[0] == 2:  # b2: face3d, seg and anon already written
+            raise exc
+        return real(*a, **k)
+
+    monkeypatch.setattr(render, "render_front", flaky)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_bug_on_one_image_costs_only_that_image(tmp_path, photos_dir, home_env, monkeypatch, debug):
+    inp = write_faces(tmp_path / "in", photos_dir, FACES3)
+    out = tmp_path / "out"
+    _fail_second_render(monkeypatch, RuntimeError("boom\non two lines"))
+    r = cli(*(["--debug"] if debug else []), "run", inp, out, *FAST)
+    assert r.exit_code == 1, r.output
+    fails = [line for line in r.stderr.splitlines() if line.startswith("failed ")]
+    assert len(fails) == 1, r.stderr
+    assert fails[0].startswith(f"failed {inp / 'b2.jpg'}: internal error: RuntimeError: boom on two lines")
+    assert ("Traceback" in r.stderr) is debug
+    entries = entries_by_stem(out)
+    assert entries["b2"]["status"] == "failed" and "boom on two lines" in entries["b2"]["error"]
+    assert entries["a1"]["status"] == entries["c3"]["status"] == "ok"
+    assert outputs_of(out, "b2") == [] and not (out / "face3d" / "b2").exists()
+    check_tree_intact(out)
+
+
+def test_ctrl_c_removes_the_interrupted_image_and_a_rerun_resumes(tmp_path, photos_dir, home_env, monkeypatch):
+    inp = write_faces(tmp_path / "in", photos_dir, FACES3)
+    out = tmp_path / "out"
+    _fail_second_render(monkeypatch, KeyboardInterrupt())
+    r = cli("run", inp, out, *FAST)
+    assert r.exit_code == 130, r.output
+    assert error_lines(r.stderr) == ["error: interrupted"] and "Traceback" not in r.stderr
+    assert outputs_of(out, "b2") == [] and outputs_of(out, "c3") == []
+    done = json.loads((out / ".done" / "a1.json").read_text())
+    assert all((out / o).is_file() for o in done["report"]["outputs"])
+    assert [e["stem"] for e in report_of(out)["images"]] == ["a1"]  # the report of what was finished
+    check_tree_intact(out)
+    monkeypatch.undo()  # back to the real renderer (and the environment: set it again)
+    monkeypatch.setenv("FACEANON_HOME", str(home_env))
+    monkeypatch.setenv("FACEANON_OFFLINE", "1")
+    monkeypatch.delenv("FACEANON_ASSETS_MIRROR", raising=False)
+    r = cli("run", inp, out, *FAST)
+    assert r.exit_code == 0, r.output
+    assert {e["stem"]: e["status"] for e in report_of(out)["images"]} == {"a1": "skipped", "b2": "ok", "c3": "ok"}
+
+
+def test_an_image_that_now_fails_leaves_none_of_its_old_outputs(tmp_path, photos_dir, home_env):
+    """The photo was replaced by a broken file: its old outputs go, they no longer describe the input."""
+    inp = write_faces(tmp_path / "in", photos_dir, {"a1.jpg": "alison1.jpg", "b2.jpg": "barry12.jpg"})
+    out = tmp_path / "out"
+    assert cli("run", inp, out, *FAST).exit_code == 0
+    assert len(outputs_of(out, "a1")) == 11  # 4 face3d, seg, 3 anon, render, composite, marker
+    (inp / "a1.jpg").write_bytes((inp / "a1.jpg").read_bytes()[:3000])  # truncated by a bad copy
+    r = cli("run", inp, out, *FAST)
+    assert r.exit_code == 1, r.output
+    entries = entries_by_stem(out)
+    assert entries["a1"]["status"] == "failed" and "truncated" in entries["a1"]["error"]
+    assert entries["b2"]["status"] == "skipped"
+    assert outputs_of(out, "a1") == []
+    assert all((out / o).is_file() for o in entries["b2"]["outputs"])
