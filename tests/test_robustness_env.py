@@ -109,7 +109,7 @@ def _assert_cannot_write(r, out: Path) -> None:
     assert "Traceback" not in r.output
 
 
-def test_out_below_a_regular_file(tmp_path, photos_dir, home_env):
+def test_out_below_a_regular_file(tmp_path, photos_dir):  # refused before any model is needed
     inp = write_faces(tmp_path / "in", photos_dir, {"a.jpg": "alison1.jpg"})
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -118,7 +118,7 @@ def test_out_below_a_regular_file(tmp_path, photos_dir, home_env):
     assert blocker.read_text() == "not a folder"
 
 
-def test_out_is_a_regular_file(tmp_path, photos_dir, home_env):
+def test_out_is_a_regular_file(tmp_path, photos_dir):  # refused before any model is needed
     inp = write_faces(tmp_path / "in", photos_dir, {"a.jpg": "alison1.jpg"})
     out = tmp_path / "out.txt"
     out.write_text("keep me")
@@ -127,7 +127,7 @@ def test_out_is_a_regular_file(tmp_path, photos_dir, home_env):
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
-def test_out_in_a_read_only_folder(tmp_path, photos_dir, home_env):
+def test_out_in_a_read_only_folder(tmp_path, photos_dir):  # refused before any model is needed
     inp = write_faces(tmp_path / "in", photos_dir, {"a.jpg": "alison1.jpg"})
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -148,8 +148,9 @@ def _can_mount_read_only_tmpfs(tmp: Path) -> bool:
     return probe.returncode == 0
 
 
-def test_out_on_a_read_only_file_system(tmp_path, photos_dir, lite_home):
-    """A real read-only mount (works as root too), in a private mount namespace of the subprocess."""
+def test_out_on_a_read_only_file_system(tmp_path, photos_dir):
+    """A real read-only mount (works as root too), in a private mount namespace of the subprocess.
+    Refused before any model is needed: the home may stay empty."""
     mnt = tmp_path / "mnt"
     if not _can_mount_read_only_tmpfs(mnt):
         pytest.skip("cannot mount a read-only tmpfs here (unshare -rm not permitted)")
@@ -157,7 +158,7 @@ def test_out_on_a_read_only_file_system(tmp_path, photos_dir, lite_home):
     out = mnt / "out"
     script = 'mount -t tmpfs -o ro,size=64k tmpfs "$0" && exec "$@"'
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script, str(mnt), *faceanon_command(), "run", str(inp),
-                           str(out), *FAST], env=cli_env(lite_home), capture_output=True, text=True, timeout=300)
+                           str(out), *FAST], env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
     lines = error_lines(proc.stderr)
     assert len(lines) == 1 and str(out) in lines[0] and "read-only file system" in lines[0].lower(), proc.stderr
