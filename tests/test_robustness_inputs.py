@@ -98,6 +98,34 @@ def test_the_corpus_covers_every_kind(corpus_run):
     assert kinds == {**{k: FAIL for k in FAIL_KINDS}, **{k: OK for k in OK_KINDS}, **{k: EITHER for k in EITHER_KINDS}}
 
 
+def test_the_corpus_files_are_what_they_claim(photos_dir, tmp_path):
+    """Checked with Pillow alone (no faceanon): a corpus that lost its defect would test nothing."""
+    folder = tmp_path / "c"
+    build_corpus(folder, photos_dir)
+
+    def mode(name):
+        with Image.open(folder / name) as im:
+            return im.mode
+
+    assert (folder / "empty.jpg").stat().st_size == 0
+    with pytest.raises(OSError):
+        with Image.open(folder / "truncated.jpg") as im:
+            im.load()
+    assert (folder / "notes.jpg").read_bytes().isascii()
+    with Image.open(folder / "one_pixel.png") as im:
+        assert im.size == (1, 1)
+    head = (folder / "huge.png").read_bytes()[:26]
+    assert struct.unpack(">II", head[16:24]) == (30000, 30000)
+    assert head[24:26] == bytes([1, 0])  # 1-bit grey: small on disk, 900 MP decoded
+    assert (folder / "deep16.png").read_bytes()[24:26] == bytes([16, 2])  # 16-bit RGB
+    assert mode("cmyk.jpg") == "CMYK" and mode("grey_face.jpg") == "L"
+    assert mode("rgba.png") == "RGBA" and mode("palette.png") == "P"
+    for o, name in ORIENTED.items():
+        with Image.open(folder / name) as im:
+            assert im.getexif().get(0x0112) == o
+    assert {p.name for p in folder.iterdir()} >= {*UNICODE_NAMES, *SAME_STEM}
+
+
 def test_exit_code_1_and_no_traceback(corpus_run):
     r = corpus_run
     assert r.rc == 1, r.stderr
