@@ -160,3 +160,23 @@ def test_force_redoes_one_image(run_out, photos_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads((o2 / "report.json").read_text())["images"][0]["status"] == "ok"
     assert (o2 / "anonymized" / "kim3.jpg").stat().st_mtime_ns != mt
+
+
+def test_lossless_composites_are_bit_exact_away_from_the_faces(run_out, photos_dir, tmp_path):
+    """--lossless: JPEG inputs give PNG composites whose pixels outside the faces equal the input."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name in ("alison1.jpg", "dbell1.jpg"):
+        shutil.copy(photos_dir / name, inp / name)
+    out = tmp_path / "out"
+    r = _run(inp, out, "--lossless", "--tex-size", "512", "--img-size", "128")
+    assert r.exit_code == 0, r.output
+    for name in ("alison1.jpg", "dbell1.jpg"):
+        stem = Path(name).stem
+        assert not (out / "anonymized" / f"{stem}.jpg").exists()
+        orig = load_image(inp / name).rgb
+        comp = load_image(out / "anonymized" / f"{stem}.png").rgb
+        rec = load_projections(out / "face3d" / stem / f"{stem}_projections.npz")
+        outside = _outside_boxes_mask(orig.shape, [rec["box"]])
+        assert np.array_equal(comp[outside], orig[outside]), stem
+        assert (comp[~outside] != orig[~outside]).any(), stem

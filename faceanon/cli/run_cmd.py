@@ -89,6 +89,10 @@ def run(
     force: bool = typer.Option(False, "--force", help="Redo every image, even complete ones."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (each loads the models once)."),
     vis: bool = typer.Option(False, "--vis", help="Also write reconstruction overlays."),
+    lossless: bool = typer.Option(
+        False, "--lossless",
+        help="Write anonymized photos of JPEG/WebP inputs as PNG: every pixel away from the faces stays "
+             "bit-identical to the input (a JPEG re-encode changes them slightly)."),
     audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon[audit])."),
     min_face_size: int = opt.MIN_FACE,
     max_faces: int = opt.MAX_FACES,
@@ -118,7 +122,7 @@ def run(
     opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
                       margin=margin, feather_px=feather_px, img_size=img_size, background=background,
                       max_pixels=max_pixels, min_face_size=min_face_size, max_faces=max_faces,
-                      threshold=threshold, vis=vis)
+                      threshold=threshold, vis=vis, lossless=lossless)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"

@@ -29,6 +29,7 @@ from faceanon import __version__
 from faceanon.errors import FaceanonError
 
 DONE_DIR = ".done"
+LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".webp")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class RunOptions:
     max_faces: int = 0
     threshold: float | None = None  # None: the model's own default
     vis: bool = False
+    lossless: bool = False  # write the anonymized photo of a lossy input (jpg, webp) as PNG
 
     def fingerprint(self) -> str:
         """Options that change the outputs; a marker written with other options is not 'complete'."""
@@ -173,7 +175,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import write_obj
     from faceanon.stages.anonymize import anonymize_face
-    from faceanon.stages.composite import CompositeFace, composite_image, write_composite
+    from faceanon.stages.composite import CompositeFace, composite_extension, composite_image, write_composite
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
     from faceanon.stages.render import render_front
     from faceanon.stages.segment import SegmentFace, default_margin, segment_image
@@ -240,11 +242,10 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
                                 texture=a.texture, removed=removed) for f, a in anon_faces]
     composite = composite_image(seg_rgb, comp_faces)
-    ext = path.suffix.lower()
-    if ext not in (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"):
+    ext = composite_extension(image)
+    if opts.lossless and ext in LOSSY_EXTENSIONS:
         ext = ".png"
     cp = out / "anonymized" / f"{stem}{ext}"
-    written.append(cp)
     write_composite(cp, composite, original=image)
     secs["composite"] = time.perf_counter() - t
 
