@@ -48,6 +48,29 @@ def write_mtl(mtl_path: Path | str, texture_png_name: Optional[str]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
+_TOPOLOGY_CACHE: dict[tuple, tuple[str, str]] = {}
+
+
+def _topology_text(uv: np.ndarray, triangles: np.ndarray, fmt: str) -> tuple[str, str]:
+    """The ``vt`` and ``f`` lines. Every face of one model shares its UVs and triangles, so the text
+    is cached per (uv, triangles, precision): a batch formats it once instead of once per mesh."""
+    import hashlib
+
+    uv64 = np.ascontiguousarray(uv, np.float64)
+    tri64 = np.ascontiguousarray(triangles, np.int64)
+    key = (fmt, uv64.shape, tri64.shape, hashlib.sha1(uv64.tobytes()).hexdigest(),
+           hashlib.sha1(tri64.tobytes()).hexdigest())
+    hit = _TOPOLOGY_CACHE.get(key)
+    if hit is None:
+        n, m = uv64.shape[0], tri64.shape[0]
+        vt_text = (f"vt {fmt} {fmt}\n" * n) % tuple(uv64.ravel().tolist())
+        f_text = ("f %d/%d %d/%d %d/%d\n" * m) % tuple(np.repeat(tri64 + 1, 2, axis=1).ravel().tolist())
+        if len(_TOPOLOGY_CACHE) >= 4:
+            _TOPOLOGY_CACHE.pop(next(iter(_TOPOLOGY_CACHE)))
+        hit = _TOPOLOGY_CACHE[key] = (vt_text, f_text)
+    return hit
+
+
 def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triangles: np.ndarray, *,
               texture_png_name: Optional[str], mtl_name: Optional[str] = None, precision: int = 6) -> Path:
     """Write a textured mesh as OBJ + MTL, both atomically (MTL first, so the OBJ never points at
@@ -95,9 +118,7 @@ def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triang
     head = f"mtllib {mtl_name}\nusemtl {MATERIAL_NAME}\n"
     # One big format string and one % operation: the formatting loop runs in C.
     v_text = (f"v {p} {p} {p}\n" * n) % tuple(v.astype(np.float64).ravel().tolist())
-    vt_text = (f"vt {p} {p}\n" * n) % tuple(t.astype(np.float64).ravel().tolist())
-    m = f.shape[0]
-    f_text = ("f %d/%d %d/%d %d/%d\n" * m) % tuple(np.repeat(f.astype(np.int64) + 1, 2, axis=1).ravel().tolist())
+    vt_text, f_text = _topology_text(t, f, p)
     mtl_path = obj_path.with_name(mtl_name)
     write_mtl(mtl_path, texture_png_name)
     with atomic_write(obj_path, "w") as fh:

@@ -92,25 +92,33 @@ def _check_inputs(vertices, triangles, uv, texture):
     return tex[:, :, :3]
 
 
-def _render_builtin(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, texture: np.ndarray, size: int):
-    """Rasterize projected vertices -> (colour (S,S,3) uint8, 0 where empty; coverage (S,S) uint8 0/1).
+def _render_builtin_aa(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, texture: np.ndarray, size: int,
+                       k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Anti-aliased render at ``size`` from a ``k``-times supersampled raster.
 
-    Whole-image operations only: UVs by the rasterizer's C++ ``interpolate``, texture lookup by
-    ``cv2.remap`` (bilinear, texel centres at u*(T-1), (1-v)*(T-1)), masking by ``cv2.copyTo``."""
+    Only coverage and UVs are supersampled: each output pixel's alpha is the covered fraction of its
+    k x k samples and its UV the mean UV of the covered samples; the texture is then sampled ONCE per
+    output pixel (bilinear). Returns (straight colour (S,S,3) float32, alpha (S,S) float32 in [0,1]).
+    This is 3-4x cheaper than texturing every sample, with the same silhouette anti-aliasing.
+    """
     from faceanon.raster import interpolate, rasterize
 
-    r = rasterize(px, triangles, size, size)
-    uvmap = interpolate(r, uv)
+    big = size * k
+    r = rasterize(px, triangles, big, big)
+    uvmap = interpolate(r, uv)  # 0 where empty, so block sums only add covered samples
+    cover = r.mask.astype(np.float32)
+    # INTER_AREA with an integer factor is the exact k x k block mean
+    alpha = cv2.resize(cover, (size, size), interpolation=cv2.INTER_AREA) if k > 1 else cover
+    uvblock = cv2.resize(uvmap, (size, size), interpolation=cv2.INTER_AREA) if k > 1 else uvmap
+    counts = alpha
+    uvmean = uvblock / np.maximum(alpha, np.float32(1e-6))[..., None]
     th, tw = texture.shape[:2]
-    mx = np.ascontiguousarray(uvmap[..., 0])
-    mx *= np.float32(tw - 1)
-    my = np.ascontiguousarray(uvmap[..., 1])
-    my *= np.float32(-(th - 1))
-    my += np.float32(th - 1)
+    mx = np.ascontiguousarray(uvmean[..., 0] * np.float32(tw - 1))
+    my = np.ascontiguousarray(np.float32(th - 1) - uvmean[..., 1] * np.float32(th - 1))
     colour = cv2.remap(np.ascontiguousarray(texture), mx, my, interpolation=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
-    cover = r.mask.view(np.uint8)
-    return cv2.copyTo(colour, cover), cover
+                       borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    colour[counts == 0] = 0.0
+    return colour, alpha
 
 
 def check_pytorch3d() -> None:
@@ -205,24 +213,20 @@ def render_front(
     S = img_size * supersample
     cam = front_camera(vertices, S, margin)
     if renderer == "builtin":
-        colour, cover = _render_builtin(cam.project(vertices), tris, uvf, texture, S)
+        straight, alpha = _render_builtin_aa(cam.project(vertices), tris, uvf, texture, img_size, supersample)
+        premult = straight * alpha[..., None]
     else:
         colour, cover = _render_pytorch3d(vertices, cam, tris, uvf, texture)
-
-    # area-average k x k blocks (INTER_AREA is an exact block mean for an integer factor) of the
-    # colour premultiplied by the binary coverage, and of the coverage itself
-    if supersample > 1:
+        # area-average k x k blocks (INTER_AREA is an exact block mean for an integer factor) of the
+        # colour premultiplied by the binary coverage, and of the coverage itself
         small = (img_size, img_size)
         premult = cv2.resize(colour.astype(np.float32), small, interpolation=cv2.INTER_AREA)
         alpha = cv2.resize(cover.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    else:
-        premult = colour.astype(np.float32)
-        alpha = cover.astype(np.float32)
+        straight = np.zeros_like(premult)
+        np.divide(premult, alpha[..., None], out=straight, where=alpha[..., None] > 0)
     if background == "white":
         rgb = premult + 255.0 * (1.0 - alpha[..., None])
         return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-    straight = np.zeros_like(premult)
-    np.divide(premult, alpha[..., None], out=straight, where=alpha[..., None] > 0)
     out = np.empty((img_size, img_size, 4), np.uint8)
     out[..., :3] = np.clip(np.rint(straight), 0, 255)
     out[..., 3] = np.clip(np.rint(alpha * 255.0), 0, 255)
