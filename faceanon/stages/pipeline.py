@@ -114,12 +114,51 @@ def process_image(
     report = ImageReport(input=str(path.resolve()), stem=stem)
     written: list[Path] = []
     previous = previous_outputs(out, stem)  # an earlier run's set is obsolete once we start over
+    writer = BackgroundWriter()
     try:
         _out_op(marker_path(out, stem), lambda p: p.unlink(missing_ok=True))
-        return _process(path, stem, out, models, opts, on_stage, report, written)
+        return _process(path, stem, out, models, opts, on_stage, report, written, writer)
     except BaseException:
+        writer.drain()  # no write may land after the cleanup
         remove_outputs(out, stem, written + previous)
         raise
+
+
+class BackgroundWriter:
+    """Runs output writes on one background thread, in submission order.
+
+    PNG/JPEG encoding, zlib and file I/O release the GIL, so an image's files are written while the
+    next stage computes. ``wait()`` re-raises the first write error; ``drain()`` waits and ignores
+    errors (used before cleaning up after a failure, so that no write lands after the cleanup).
+    """
+
+    _pool = None
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if BackgroundWriter._pool is None:
+            BackgroundWriter._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceanon-writer")
+        self._futures: list = []
+
+    def submit(self, fn, *args, **kwargs) -> None:
+        self._futures.append(self._pool.submit(fn, *args, **kwargs))
+
+    def wait(self) -> None:
+        first = None
+        for fut in self._futures:
+            exc = fut.exception()
+            if exc is not None and first is None:
+                first = exc
+        self._futures.clear()
+        if first is not None:
+            raise first
+
+    def drain(self) -> None:
+        try:
+            self.wait()
+        except BaseException:
+            pass
 
 
 def previous_outputs(out: Path, stem: str) -> list[Path]:
@@ -170,7 +209,7 @@ def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
             pass
 
 
-def _process(path, stem, out, models, opts, on_stage, report, written):
+def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     from faceanon.io.atomic import atomic_write
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import write_obj
@@ -194,7 +233,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     t = stage("reconstruct")
     recon = reconstruct_image(image, stem, models.detector, models.backend, tex_size=opts.recon_tex_size,
                               max_faces=opts.max_faces or None)
-    written += write_reconstruction(recon, out / "face3d" / stem, vis=opts.vis)
+    write_reconstruction(recon, out / "face3d" / stem, vis=opts.vis, submit=writer.submit, paths=written)
     secs["reconstruct"] = time.perf_counter() - t
     report.faces = len(recon.faces)
     report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
@@ -206,7 +245,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     written.append(seg_path)  # listed before it is written: a failure half-way removes it too
-    save_image_atomic(seg_path, rgba)
+    writer.submit(save_image_atomic, seg_path, rgba)
     secs["segment"] = time.perf_counter() - t
 
     mean_vertices = models.mean_face[0]
@@ -224,8 +263,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
         tex_path = d / f"{f.name}_texture.png"
         obj_path = d / f"{f.name}.obj"
         written += [tex_path, obj_path, obj_path.with_suffix(".mtl")]
-        save_image_atomic(tex_path, a.texture)
-        write_obj(obj_path, a.vertices, fit.uv, fit.triangles, texture_png_name=tex_path.name)
+        writer.submit(save_image_atomic, tex_path, a.texture)
+        writer.submit(write_obj, obj_path, a.vertices, fit.uv, fit.triangles, texture_png_name=tex_path.name)
         anon_faces.append((f, a))
     secs["anonymize"] = time.perf_counter() - t
 
@@ -235,7 +274,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
                            margin=opts.render_margin, background=opts.background)
         rp = out / "render" / Path(stem).parent / f"{f.name}_front.png"
         written.append(rp)
-        save_image_atomic(rp, img)
+        writer.submit(save_image_atomic, rp, img)
     secs["render"] = time.perf_counter() - t
 
     t = stage("composite")
@@ -246,8 +285,13 @@ def _process(path, stem, out, models, opts, on_stage, report, written):
     if opts.lossless and ext in LOSSY_EXTENSIONS:
         ext = ".png"
     cp = out / "anonymized" / f"{stem}{ext}"
-    write_composite(cp, composite, original=image)
+    written.append(cp)
+    writer.submit(write_composite, cp, composite, original=image)
     secs["composite"] = time.perf_counter() - t
+
+    t = stage("write")
+    writer.wait()  # every output is on disk before the completion marker
+    secs["write"] = time.perf_counter() - t
 
     secs["total"] = sum(v for k, v in secs.items())
     report.seconds = {k: round(v, 4) for k, v in secs.items()}

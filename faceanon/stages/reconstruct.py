@@ -112,32 +112,42 @@ def obj_vertices(fit: FaceFit, height: int) -> np.ndarray:
     return v
 
 
-def write_reconstruction(result: ImageResult, out_dir: Path, *, vis: bool = False) -> list[Path]:
-    """Write the reconstruct outputs of one image into ``out_dir``; returns the written paths."""
+def write_reconstruction(result: ImageResult, out_dir: Path, *, vis: bool = False, submit=None,
+                         paths: list[Path] | None = None) -> list[Path]:
+    """Write the reconstruct outputs of one image into ``out_dir``; returns the written paths.
+
+    submit: optional ``submit(fn, *args, **kwargs)`` that runs a write (e.g. on a background writer
+    thread); default: write now. paths: optional list that every path is appended to BEFORE its
+    write starts, so that a caller cleaning up after a failure knows about half-written files.
+    """
     from faceanon.io.images import save_image_atomic
     from faceanon.io.mesh import write_obj
     from faceanon.io.records import save_projections
 
+    def run(fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    submit = submit or run
+    written: list[Path] = [] if paths is None else paths
     out_dir.mkdir(parents=True, exist_ok=True)
     img = result.image
-    written: list[Path] = []
     n = len(result.faces)
     for k, face in enumerate(result.faces):
         name = face.name or face_name(Path(result.stem).name, k)
         if face.texture is not None:
             png = out_dir / f"{name}_extractTex.png"
-            save_image_atomic(png, face.texture)
             obj = out_dir / f"{name}_extractTex.obj"
-            write_obj(obj, obj_vertices(face.fit, img.height), face.fit.uv, face.fit.triangles,
-                      texture_png_name=png.name)
             written += [png, obj, obj.with_suffix(".mtl")]
+            submit(save_image_atomic, png, face.texture)
+            submit(write_obj, obj, obj_vertices(face.fit, img.height), face.fit.uv, face.fit.triangles,
+                   texture_png_name=png.name)
         npz = out_dir / f"{name}_projections.npz"
-        save_projections(npz, face.fit, (img.width, img.height), face.labels, face_index=k, face_count=n)
         written.append(npz)
+        submit(save_projections, npz, face.fit, (img.width, img.height), face.labels, face_index=k, face_count=n)
     if vis:
         ov = out_dir / f"{Path(result.stem).name}_overlay.png"
-        save_image_atomic(ov, overlay(img.rgb, result.faces))
         written.append(ov)
+        submit(save_image_atomic, ov, overlay(img.rgb, result.faces))
     return written
 
 
