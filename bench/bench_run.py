@@ -65,7 +65,7 @@ def main() -> int:
     load_s = time.perf_counter() - t0
 
     photos = list_images(args.photos)
-    stages = ["load", "reconstruct", "segment", "anonymize", "render", "composite", "total"]
+    stages = ["load", "reconstruct", "segment", "anonymize", "render", "composite", "write", "total"]
     per_stage: dict[str, list[float]] = {s: [] for s in stages}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
