@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 # `faceanon run` defaults, to name only the flags a run changed
-RUN_DEFAULTS = {"alpha": 1.0, "keep_pose": False, "keep_mouth": False, "margin": None, "feather_px": 3.0,
+RUN_DEFAULTS = {"alpha": 1.0, "keep_pose": False, "keep_mouth": False, "margin": 0.15, "feather_px": 3.0,
                 "tex_size": 2048, "img_size": 1024, "background": "transparent", "max_faces": 0,
                 "min_face_size": 40, "threshold": None}
 

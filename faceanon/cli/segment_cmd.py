@@ -25,6 +25,7 @@ import typer
 
 from faceanon.cli import options as opt
 from faceanon.cli.app import app
+from faceanon.stages.segment import DEFAULT_MARGIN
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import ImageError, UsageError
 
@@ -205,7 +206,7 @@ def segment(
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for <stem>_masked.png (RGBA)."),
     images: Optional[Path] = typer.Option(None, "--images", "-i", help="Folder of the original photos (<stem>.<ext>). Default: the path recorded in the npz."),
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the lips (only the eyes are removed)."),
-    margin: Optional[float] = typer.Option(None, "--margin", min=0.0, max=5.0, help="Grow the removed parts by this FRACTION of the inter-ocular distance (same coverage for small and large faces). Default: 0.05 for lite labels, 0.15 for 3DDFA-V3 labels."),
+    margin: float = typer.Option(DEFAULT_MARGIN, "--margin", min=0.0, max=5.0, help="Grow the removed parts by this FRACTION of the inter-ocular distance (same coverage for small and large faces). Smaller keeps more skin but leaves faces easier to re-identify (see `faceanon audit`)."),
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, max=200.0, help="Width (px) of the alpha ramp OUTSIDE the removed area; alpha is exactly 0 inside."),
     max_pixels: int = opt.MAX_PIXELS,
 ) -> None:
@@ -217,7 +218,7 @@ def segment(
     failed).
     """
     from faceanon.io.images import load_image, save_image_atomic
-    from faceanon.stages.segment import SegmentFace, default_margin, segment_image
+    from faceanon.stages.segment import SegmentFace, segment_image
 
     groups = discover_recon(recon)
     if images is not None:
@@ -235,9 +236,8 @@ def segment(
         for f, rec in zip(g.faces, records):
             labels = rec["seg_visible_labels_full"]
             check_same_size(img.rgb.shape, labels, src, f.npz)
-            m = default_margin(rec.get("backend")) if margin is None else margin
-            faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec), margin=m))
-        rgba, removed = segment_image(img.rgb, faces, keep_mouth=keep_mouth, feather_px=feather_px)
+            faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec)))
+        rgba, removed = segment_image(img.rgb, faces, keep_mouth=keep_mouth, margin=margin, feather_px=feather_px)
         target = out / f"{stem}_masked.png"
         save_image_atomic(target, rgba)
         return {"removed": float(removed.mean()), "faces": len(faces)}

@@ -40,7 +40,7 @@ class RunOptions:
     alpha: float = 1.0
     keep_pose: bool = False
     keep_mouth: bool = False
-    margin: float | None = None  # None: the backend's default (faceanon.stages.segment.default_margin)
+    margin: float = 0.15  # = faceanon.stages.segment.DEFAULT_MARGIN
     feather_px: float = 3.0
     img_size: int = 1024
     render_margin: float = 0.95
@@ -217,7 +217,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     from faceanon.stages.composite import CompositeFace, composite_extension, composite_image, write_composite
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
     from faceanon.stages.render import render_front
-    from faceanon.stages.segment import SegmentFace, default_margin, segment_image
+    from faceanon.stages.segment import SegmentFace, segment_image
 
     secs = report.seconds
 
@@ -239,10 +239,9 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
 
     t = stage("segment")
-    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular,
-                             margin=default_margin(f.fit.backend) if opts.margin is None else opts.margin)
-                 for f in recon.faces]
-    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, feather_px=opts.feather_px)
+    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular) for f in recon.faces]
+    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
+                                   feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     written.append(seg_path)  # listed before it is written: a failure half-way removes it too
     writer.submit(save_image_atomic, seg_path, rgba)
