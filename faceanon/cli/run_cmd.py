@@ -108,7 +108,7 @@ def run(
     """
     from faceanon.io.atomic import clean_stale_temp_files
     from faceanon.stages.pipeline import (
-        ImageReport, RunOptions, failure_report, is_complete, process_image, write_report,
+        ImageReport, RunOptions, failure_report, is_complete, start_image, write_report,
     )
 
     if background not in ("transparent", "white"):
@@ -154,20 +154,62 @@ def run(
             _require_assets(store_args, opts.model)
             if jobs == 1:
                 models = _load(store_args, opts)
-                for path, stem in todo:
-                    def on_stage(name: str, _p=path) -> None:
-                        progress.update(current, description=f"{name}: {escape(_p.name)}")
+                # Image i's files (and, last, its completion marker) are written on the background
+                # writer while image i+1 computes; image i is reported once they are all on disk.
+                inflight: list = []  # (path, stem, PendingImage), oldest first, at most 2
 
+                def finish(item) -> None:
+                    p, s, pend = item
                     try:
-                        rep = process_image(path, stem, out, models, opts, on_stage=on_stage)
+                        rep = pend.result()
                     except KeyboardInterrupt:
                         raise
                     except Exception as exc:
-                        report_failure(path, exc)
-                        rep = failure_report(path, stem, exc)
+                        report_failure(p, exc)
+                        rep = failure_report(p, s, exc)
+                    record(rep)
+
+                def record(rep) -> None:
                     reports.append(rep)
                     progress.advance(overall)
                     write_report(out, reports, opts, started)
+
+                try:
+                    for path, stem in todo:
+                        def on_stage(name: str, _p=path) -> None:
+                            progress.update(current, description=f"{name}: {escape(_p.name)}")
+
+                        try:
+                            inflight.append((path, stem, start_image(path, stem, out, models, opts,
+                                                                     on_stage=on_stage)))
+                        except KeyboardInterrupt:
+                            raise
+                        except Exception as exc:
+                            while inflight:  # keep the lines and the report in input order
+                                finish(inflight.pop(0))
+                            report_failure(path, exc)
+                            record(failure_report(path, stem, exc))
+                            continue
+                        while len(inflight) > 1:
+                            finish(inflight.pop(0))
+                    while inflight:
+                        finish(inflight.pop(0))
+                except BaseException:
+                    # before leaving: let the in-flight images' files land (or clean them up), and
+                    # report the ones that did complete
+                    done = []
+                    for _p, _s, pend in inflight:
+                        try:
+                            done.append(pend.result())
+                        except BaseException:
+                            pass
+                    if done:
+                        reports.extend(done)
+                        try:
+                            write_report(out, reports, opts, started)
+                        except BaseException:
+                            pass
+                    raise
             else:
                 from concurrent.futures import ProcessPoolExecutor, as_completed
                 import multiprocessing as mp

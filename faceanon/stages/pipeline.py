@@ -110,18 +110,88 @@ def process_image(
     opts: RunOptions,
     on_stage: Callable[[str], None] | None = None,
 ) -> ImageReport:
-    """Run every stage for one image; raises on failure after removing what it had written."""
+    """Run every stage for one image and wait for its files; raises on failure after removing what
+    it had written."""
+    return start_image(path, stem, out, models, opts, on_stage).result()
+
+
+@dataclass
+class PendingImage:
+    """An image whose stages have run and whose files are being written in the background.
+
+    ``result()`` waits until every file and then the completion marker are on disk and returns the
+    report; if a write failed, it removes the image's outputs and raises the write error.
+    """
+
+    report: ImageReport
+    commit: object  # Future of the marker write, queued after every output write of the image
+    cleanup: Callable[[], None]
+
+    def done(self) -> bool:
+        return self.commit.done()
+
+    def result(self) -> ImageReport:
+        try:
+            self.commit.result()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self.report
+
+
+def start_image(
+    path: Path,
+    stem: str,
+    out: Path,
+    models: Models,
+    opts: RunOptions,
+    on_stage: Callable[[str], None] | None = None,
+) -> PendingImage:
+    """Run every stage of one image now; queue its file writes and, last, its completion marker on
+    the background writer, and return without waiting for them.
+
+    The caller may start the next image while this one's files are written (encoding overlaps
+    computing) and must call ``result()`` before reporting the image. A failure while computing
+    removes what was written so far and raises.
+    """
     report = ImageReport(input=str(path.resolve()), stem=stem)
     written: list[Path] = []
     previous = previous_outputs(out, stem)  # an earlier run's set is obsolete once we start over
     writer = BackgroundWriter()
+
+    def cleanup() -> None:
+        writer.drain()  # no write of this image may land after the cleanup
+        remove_outputs(out, stem, written + previous)
+
     try:
         _out_op(marker_path(out, stem), lambda p: p.unlink(missing_ok=True))
-        return _process(path, stem, out, models, opts, on_stage, report, written, writer)
+        _process(path, stem, out, models, opts, on_stage, report, written, writer)
     except BaseException:
-        writer.drain()  # no write may land after the cleanup
-        remove_outputs(out, stem, written + previous)
+        cleanup()
         raise
+    commit = writer.submit(_write_marker, writer.pending(), out, stem, path, opts, report)
+    return PendingImage(report=report, commit=commit, cleanup=cleanup)
+
+
+def _write_marker(prior: list, out: Path, stem: str, path: Path, opts: RunOptions, report: ImageReport) -> None:
+    """On the writer thread, after every output write of the image: the completion marker, written
+    only if all of them succeeded (the writer runs tasks in order, so they are all done here)."""
+    from faceanon.io.atomic import atomic_write
+
+    for fut in prior:
+        exc = fut.exception()
+        if exc is not None:
+            raise exc
+    marker = {
+        "version": __version__,
+        "input_signature": input_signature(path),
+        "options": opts.fingerprint(),
+        "report": asdict(report),
+    }
+    mp = marker_path(out, stem)
+    _out_op(mp.parent, lambda p: p.mkdir(parents=True, exist_ok=True))
+    with atomic_write(mp, "w") as fh:
+        json.dump(marker, fh, indent=1)
 
 
 class BackgroundWriter:
@@ -141,8 +211,14 @@ class BackgroundWriter:
             BackgroundWriter._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceanon-writer")
         self._futures: list = []
 
-    def submit(self, fn, *args, **kwargs) -> None:
-        self._futures.append(self._pool.submit(fn, *args, **kwargs))
+    def submit(self, fn, *args, **kwargs):
+        fut = self._pool.submit(fn, *args, **kwargs)
+        self._futures.append(fut)
+        return fut
+
+    def pending(self) -> list:
+        """The futures of the writes submitted so far."""
+        return list(self._futures)
 
     def wait(self) -> None:
         first = None
@@ -210,7 +286,6 @@ def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
 
 
 def _process(path, stem, out, models, opts, on_stage, report, written, writer):
-    from faceanon.io.atomic import atomic_write
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import write_obj
     from faceanon.stages.anonymize import anonymize_face
@@ -288,24 +363,9 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     writer.submit(write_composite, cp, composite, original=image)
     secs["composite"] = time.perf_counter() - t
 
-    t = stage("write")
-    writer.wait()  # every output is on disk before the completion marker
-    secs["write"] = time.perf_counter() - t
-
     secs["total"] = sum(v for k, v in secs.items())
     report.seconds = {k: round(v, 4) for k, v in secs.items()}
     report.outputs = [str(p.relative_to(out)) for p in written]
-
-    marker = {
-        "version": __version__,
-        "input_signature": input_signature(path),
-        "options": opts.fingerprint(),
-        "report": asdict(report),
-    }
-    mp = marker_path(out, stem)
-    _out_op(mp.parent, lambda p: p.mkdir(parents=True, exist_ok=True))
-    with atomic_write(mp, "w") as fh:
-        json.dump(marker, fh, indent=1)
     return report
 
 
