@@ -576,7 +576,7 @@ def test_save_jpeg_quality_and_rgba_png(tmp_path):
 
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
 def test_save_failure_leaves_nothing(tmp_path, monkeypatch, exc_type):
-    out = tmp_path / "out.png"
+    out = tmp_path / "out.jpg"  # encoded by Pillow (PNGs without ICC go through OpenCV, tested below)
     real_save = Image.Image.save
 
     def half_then_fail(self, fp, *args, **kw):
@@ -609,3 +609,46 @@ def test_save_disk_full_is_output_error(tmp_path, monkeypatch):
         save_image_atomic(out, asymmetric())
     assert ei.value.message == f"cannot write {out}: no space left on device"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
+def test_png_fast_path_failure_leaves_nothing(tmp_path, monkeypatch, exc_type):
+    """The OpenCV PNG path is atomic too: a failure while the bytes are written leaves no file."""
+    import faceanon.io.atomic as atomic_mod
+
+    out = tmp_path / "out.png"
+    save_image_atomic(out, asymmetric())
+    good = out.read_bytes()
+    real_fdopen = atomic_mod.os.fdopen
+
+    class Failing:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            self.fh.write(data[:10])
+            raise exc_type("interrupted")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return self.fh.__exit__(*a)
+
+    monkeypatch.setattr(atomic_mod.os, "fdopen", lambda *a, **k: Failing(real_fdopen(*a, **k)))
+    with pytest.raises(exc_type):
+        save_image_atomic(out, asymmetric() // 2)
+    assert out.read_bytes() == good and list(tmp_path.iterdir()) == [out]
+
+
+def test_png_fast_path_round_trips_rgb_and_rgba(tmp_path):
+    rgb = asymmetric()
+    save_image_atomic(tmp_path / "a.png", rgb)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png").convert("RGB")), rgb)
+    rgba = np.dstack([rgb, np.arange(rgb.shape[0] * rgb.shape[1], dtype=np.uint32).reshape(rgb.shape[:2]) % 256]).astype(np.uint8)
+    save_image_atomic(tmp_path / "b.png", rgba)
+    back = Image.open(tmp_path / "b.png")
+    assert back.mode == "RGBA" and np.array_equal(np.asarray(back), rgba)
