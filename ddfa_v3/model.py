@@ -38,6 +38,7 @@ from . import align
 from .checkpoints import load_large_base_net, load_net_recon, load_retinaface
 from .face_model import CAMERA_DISTANCE, FOCAL, FaceModel
 from .landmark106 import Landmark106
+from .landmarks import contour_landmarks_106_2d
 from .retinaface import RetinaFaceDetector
 
 __all__ = ["DDFAv3", "to_facefit", "pose_from_angles", "winding_is_ccw_yup", "visible_part_masks", "FACEFIT_KEYS"]
@@ -184,7 +185,8 @@ class DDFAv3:
         (N, 3) posed model frame (the seed's OBJ ``v``), ``camera_vertices`` (N, 3) (z = 10 - z_world),
         ``normals`` (N, 3) posed unit normals, ``face_texture`` (N, 3) SH-lit albedo in [0, 1],
         ``visible`` (N,) bool, ``seg_visible_crop`` (8, 224, 224) uint8, ``seg_visible_labels_crop``
-        (224, 224) uint8.
+        (224, 224) uint8, ``ldm106_2d`` (106, 2) float32 photo px: the seed's contour-marched 106
+        landmarks (§A10, :mod:`ddfa_v3.landmarks`), taken from ``v2d_full`` like ``landmarks68``.
 
         Raises :class:`faceanon.errors.NoFaceError` when the 5-point alignment is degenerate and
         :class:`faceanon.errors.ImageError` for a bad ``rgb``.
@@ -227,6 +229,8 @@ class DDFAv3:
         labels_full = align.back_resize_labels(labels_crop, tp32)
 
         face_tex = np.clip(out["face_texture"][0].numpy(), 0, 1).astype(np.float32)
+        ldm106_2d = contour_landmarks_106_2d(out["shape"][0].numpy(), out["angle"][0].numpy(), trans,
+                                             fm.parallel, fm.ldm106, v2d_full)
         return {
             # FaceFit fields (project convention)
             "vertices": vertices,
@@ -253,6 +257,7 @@ class DDFAv3:
             "visible": visible,
             "seg_visible_crop": seg,
             "seg_visible_labels_crop": labels_crop,
+            "ldm106_2d": ldm106_2d,
         }
 
     def fit_all(self, rgb: np.ndarray, rasterize: Callable | None = None,
