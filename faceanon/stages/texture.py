@@ -221,6 +221,65 @@ def _fill_uint8(image: np.ndarray, known: np.ndarray) -> None:
     cv2.copyTo(up0, (~known).view(np.uint8), image)
 
 
+SEAM_BAND = 0.03  # width of the mirror-fill transition, as a fraction of the texture size
+LOWPASS_SIGMA = 0.04  # scale of the shading that is matched across the face, fraction of the size
+_LOW = 8  # the low-frequency terms are computed at 1/_LOW of the texture size
+
+
+def _low(img: np.ndarray, mask: np.ndarray, small: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean colour, weight) of ``img`` over ``mask`` at ``small`` x ``small`` (area average; the
+    averaging runs on bytes, only the small result is float)."""
+    m8 = mask.view(np.uint8)
+    w = cv2.resize(m8 * np.uint8(255), (small, small), interpolation=cv2.INTER_AREA).astype(np.float32)
+    w *= np.float32(1.0 / 255.0)
+    c = cv2.resize(cv2.copyTo(img, m8), (small, small), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return c / np.maximum(w, 1e-3)[..., None], w
+
+
+def _mirror_fill(sampled: np.ndarray, visible: np.ndarray, cand: np.ndarray) -> None:
+    """In place: fill the ``cand`` texels of ``sampled`` from the mirrored side of the face, re-lit
+    to match the photo's side and faded into it near the visible region.
+
+    The two halves of a face are lit differently, so mirrored texels pasted next to sampled ones
+    leave a hard seam and a brightness step. The mirrored texture's detail (its difference to its
+    own low-pass) is put on the low-pass of the photo's visible colours diffused over the face, and
+    within ``SEAM_BAND`` x size texels of the visible region the result fades into that diffusion.
+    Low-frequency terms are computed at 1/8 scale; full-resolution work touches only ``cand``.
+    """
+    size = sampled.shape[0]
+    small = max(8, size // _LOW)
+    mirrored = cv2.flip(sampled, 1)
+    source_ok = visible[:, ::-1]  # mirrored texels that come from a visible photo texel
+    vis_c, vis_w = _low(sampled, visible, small)
+    diffused = push_pull_fill(vis_c, np.minimum(vis_w * 4.0, 1.0))  # the photo side spread over the face
+    sigma = max(1.0, LOWPASS_SIGMA * small)
+
+    def lowpass(c: np.ndarray, w: np.ndarray) -> np.ndarray:
+        num = cv2.GaussianBlur(c * w[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(w, (0, 0), sigma)
+        return num / np.maximum(den, 1e-4)[..., None]
+
+    region_w = cv2.resize((visible | cand).view(np.uint8) * np.float32(1.0), (small, small),
+                          interpolation=cv2.INTER_AREA)
+    mir_c, mir_w = _low(mirrored, source_ok, small)
+    low = np.ascontiguousarray(np.concatenate([lowpass(diffused, region_w) - lowpass(mir_c, mir_w), diffused], axis=2))
+
+    ys, xs = np.nonzero(cand)
+    k = np.float32(small / size)  # texel centre -> small-image coordinates (cv2.resize convention)
+    n = xs.size
+    cols = 1024  # cv2.remap maps must stay below 32767 px a side: lay the texel list out in rows
+    pad = (-n) % cols
+    mapx = np.pad((xs.astype(np.float32) + 0.5) * k - 0.5, (0, pad)).reshape(-1, cols)
+    mapy = np.pad((ys.astype(np.float32) + 0.5) * k - 0.5, (0, pad)).reshape(-1, cols)
+    both = cv2.remap(low, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 6)[:n]
+    relit = both[:, :3] + mirrored[ys, xs]
+    base = both[:, 3:]
+    band = max(4.0, SEAM_BAND * size)
+    dist = cv2.distanceTransform((~visible).view(np.uint8), cv2.DIST_L2, 3)[ys, xs]
+    wgt = np.minimum(dist * np.float32(1.0 / band), np.float32(1.0))[:, None]
+    sampled[ys, xs] = np.clip(np.rint(base + wgt * (relit - base)), 0, 255).astype(np.uint8)
+
+
 def bake_texture(
     image_rgb: np.ndarray,
     vertices: np.ndarray,
@@ -293,7 +352,8 @@ def bake_texture(
         # the layout's mirror is the horizontal flip u -> 1 - u (valid where both texels are on islands)
         cand = layout.mirror_ok & ~vis_map & vis_map[:, ::-1]
         cand_u8 = cand.view(np.uint8)
-        cv2.copyTo(cv2.flip(sampled, 1), cand_u8, sampled)
+        if cand.any():
+            _mirror_fill(sampled, vis_map, cand)
         known = vis_map | cand
         source += cand_u8 * np.uint8(2)
 
