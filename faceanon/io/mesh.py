@@ -71,6 +71,25 @@ def _topology_text(uv: np.ndarray, triangles: np.ndarray, fmt: str) -> tuple[str
     return hit
 
 
+_VERTEX_CACHE: dict[tuple, str] = {}
+
+
+def _vertex_text(vertices: np.ndarray, fmt: str) -> str:
+    """The ``v`` lines, cached by content: at ``--alpha 1`` every anonymized face is exactly the
+    mean face, so a batch formats its vertices once."""
+    import hashlib
+
+    v64 = np.ascontiguousarray(vertices, np.float64)
+    key = (fmt, v64.shape, hashlib.sha1(v64.tobytes()).hexdigest())
+    hit = _VERTEX_CACHE.get(key)
+    if hit is None:
+        hit = (f"v {fmt} {fmt} {fmt}\n" * v64.shape[0]) % tuple(v64.ravel().tolist())
+        if len(_VERTEX_CACHE) >= 2:
+            _VERTEX_CACHE.pop(next(iter(_VERTEX_CACHE)))
+        _VERTEX_CACHE[key] = hit
+    return hit
+
+
 def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triangles: np.ndarray, *,
               texture_png_name: Optional[str], mtl_name: Optional[str] = None, precision: int = 6) -> Path:
     """Write a textured mesh as OBJ + MTL, both atomically (MTL first, so the OBJ never points at
@@ -117,7 +136,7 @@ def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triang
     p = f"%.{precision}f"
     head = f"mtllib {mtl_name}\nusemtl {MATERIAL_NAME}\n"
     # One big format string and one % operation: the formatting loop runs in C.
-    v_text = (f"v {p} {p} {p}\n" * n) % tuple(v.astype(np.float64).ravel().tolist())
+    v_text = _vertex_text(v, p)
     vt_text, f_text = _topology_text(t, f, p)
     mtl_path = obj_path.with_name(mtl_name)
     write_mtl(mtl_path, texture_png_name)
