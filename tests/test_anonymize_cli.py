@@ -155,15 +155,13 @@ def test_a_unique_case_variant_is_accepted(tmp_path, patched_mean):
     assert r.exit_code == 0, r.output
 
 
-def test_original_photos_fall_back_with_a_warning(tmp_path, patched_mean):
-    from PIL import Image
-
-    recon, seg, (_m, t, uv, _o) = make_layout(tmp_path, masked=False)
+def test_original_photos_are_refused(tmp_path, patched_mean):
+    """--images must be the segment output: texturing from the originals would put the eyes back."""
+    recon, seg, _ = make_layout(tmp_path, masked=False)
     r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
-    assert r.exit_code == 0, r.output
-    assert "warning" in r.stderr and "NOT removed" in r.stderr
-    tex = np.asarray(Image.open(tmp_path / "anon" / "face" / "face_texture.png").convert("RGB"))
-    assert (tex[uv_layout(uv, t, 64).inside].sum(axis=1) == 0).any()  # the original black "eye" is kept
+    assert r.exit_code == 2, r.output
+    assert "faceanon segment" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "anon").exists() or not any((tmp_path / "anon").rglob("*.png"))
 
 
 def test_missing_masked_file_among_masked_ones_is_an_error_not_a_fallback(tmp_path, patched_mean):

@@ -101,7 +101,7 @@ def _collect(recon: Path) -> list[_Face]:
 def anonymize(
     recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct` (<stem>/<name>_extractTex.obj + <name>_projections.npz)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder: OUT/<name>/<name>.obj, .mtl, <name>_texture.png."),
-    images: Path = typer.Option(..., "--images", "-i", help="Folder of `faceanon segment` outputs (<stem>_masked.png). A folder without any *_masked.png is taken as the original photos (with a warning: eyes and mouth are then NOT removed)."),
+    images: Path = typer.Option(..., "--images", "-i", help="Folder of `faceanon segment` outputs (<stem>_masked.png); the original photos are refused (they would put the eyes back)."),
     alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face: 0 = original shape, 1 = the mean shape."),
     keep_pose: bool = typer.Option(False, "--keep-pose", help="Write the mesh at the original pose, position and head scale (photo frame) instead of the canonical frontal pose."),
     tex_size: int = typer.Option(2048, "--tex-size", min=64, max=8192, help="Side of the re-baked UV texture (px)."),
@@ -129,11 +129,11 @@ def anonymize(
     check_out_not_in(images, out)
     faces = _collect(recon)
     by_key = {f"{f.stem}//{f.name}": f for f in faces}
-    masked_mode = _has_masked(images)
-    if not masked_mode:
-        err_console.print(
-            f"[yellow]warning:[/yellow] no *{MASKED_SUFFIX} in {images}: texturing from the original photos, "
-            "so eyes and mouth are NOT removed (run `faceanon segment` first)"
+    if not _has_masked(images):
+        # Texturing from the original photos would put the real eyes and mouth back on the face.
+        raise UsageError(
+            f"no *{MASKED_SUFFIX} in {images}: --images must be the output folder of `faceanon segment`",
+            "run `faceanon segment RECON SEG --images PHOTOS` first, then `faceanon anonymize RECON OUT --images SEG`",
         )
     store = opt.store_from(mirror, offline)
     means: dict[str, object] = {}
@@ -156,21 +156,15 @@ def anonymize(
     def source_image(stem: str, npz: Path):
         if stem in images_cache:
             return images_cache[stem]
-        if masked_mode:
-            path = find_masked(stem, images)
-            if path is None:
-                raise ImageError(f"no {Path(stem).name}{MASKED_SUFFIX} for {stem} in {images}",
-                                 "run `faceanon segment` for this image, or pass its output folder as --images")
-            # the segmented RGB is the texture source everywhere: the removed eyes/mouth (alpha 0) are
-            # already inpainted there, so no original eye pixel can reach the texture and the removed
-            # parts get a continuous skin texture (the same as `faceanon run`)
-            rgb, _alpha = read_rgba(path, max_pixels)
-            valid = None
-        else:
-            from faceanon.cli.segment_cmd import find_original
-
-            path = find_original(stem, images, [])
-            rgb, valid = load_image(path, max_pixels=max_pixels).rgb, None
+        path = find_masked(stem, images)
+        if path is None:
+            raise ImageError(f"no {Path(stem).name}{MASKED_SUFFIX} for {stem} in {images}",
+                             "run `faceanon segment` for this image, or pass its output folder as --images")
+        # the segmented RGB is the texture source everywhere: the removed eyes/mouth (alpha 0) are
+        # already inpainted there, so no original eye pixel can reach the texture and the removed
+        # parts get a continuous skin texture (the same as `faceanon run`)
+        rgb, _alpha = read_rgba(path, max_pixels)
+        valid = None
         images_cache.clear()  # faces of one image are consecutive: keep only the current image
         images_cache[stem] = (path, rgb, valid)
         return images_cache[stem]
