@@ -652,3 +652,16 @@ def test_png_fast_path_round_trips_rgb_and_rgba(tmp_path):
     save_image_atomic(tmp_path / "b.png", rgba)
     back = Image.open(tmp_path / "b.png")
     assert back.mode == "RGBA" and np.array_equal(np.asarray(back), rgba)
+
+
+def test_output_stems_keep_clear_of_extra_face_names(tmp_path):
+    """`a_face1.jpg` next to `a.png` would share anon/a_face1/ with a's second face: renamed."""
+    root = tmp_path
+    (root / "sub").mkdir()
+    got = output_stems([root / "a.png", root / "a_face1.jpg", root / "b_face2.jpg", root / "sub" / "c.jpg",
+                        root / "sub" / "c_FACE3.png"], root)
+    assert got[root / "a.png"] == "a"
+    assert got[root / "a_face1.jpg"] == "a_face1_img"
+    assert got[root / "b_face2.jpg"] == "b_face2"  # no image "b": nothing to collide with
+    assert got[root / "sub" / "c_FACE3.png"] == "sub/c_FACE3_img"
+    assert len(set(got.values())) == len(got)

@@ -177,6 +177,9 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
     4. Any collision still left (``a.jpg`` + ``A.JPG``; ``a.jpg`` + ``a.png`` + ``a_jpg.png``) is
        resolved by appending ``_2``, ``_3``...: names that needed no change keep priority, the
        others are numbered in the order of :func:`list_images`.
+    5. The extra faces of an image ``a`` are written as ``a_face1``, ``a_face2``...: an input whose
+       stem is ``<another input's stem>_face<k>`` gets ``_img`` appended (``a_face1.jpg`` next to
+       ``a.png`` -> ``a_face1_img``), so that it never shares output files with those faces.
 
     The result depends only on the set of paths, not on their order.
     """
@@ -224,7 +227,21 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
             stem = f"{stem}_{i}"
         result[p] = stem
         used.add(stem.casefold())
+    # rule 5: keep clear of the names of other images' extra faces
+    for p in plist:
+        m = _FACE_SUFFIX.match(result[p])
+        if m and m.group(1).casefold() in used:
+            stem = f"{result[p]}_img"
+            i = 2
+            while stem.casefold() in used:
+                stem = f"{result[p]}_img{i}"
+                i += 1
+            used.add(stem.casefold())
+            result[p] = stem
     return {p: result[p] for p in plist}
+
+
+_FACE_SUFFIX = re.compile(r"^(.*)_face\d+$", re.IGNORECASE)
 
 
 # ----------------------------------------------------------------------------------------------
