@@ -180,3 +180,20 @@ def test_lossless_composites_are_bit_exact_away_from_the_faces(run_out, photos_d
         outside = _outside_boxes_mask(orig.shape, [rec["box"]])
         assert np.array_equal(comp[outside], orig[outside]), stem
         assert (comp[~outside] != orig[~outside]).any(), stem
+
+
+def test_a_redo_with_other_options_removes_outputs_the_new_set_lacks(run_out, photos_dir, tmp_path):
+    """--lossless wrote anonymized/kim3.png; a rerun without it writes kim3.jpg and drops the .png."""
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(photos_dir / "kim3.jpg", one / "kim3.jpg")
+    out = tmp_path / "o"
+    fast = ("--tex-size", "256", "--img-size", "128")
+    assert _run(one, out, "--lossless", *fast).exit_code == 0
+    assert (out / "anonymized" / "kim3.png").is_file()
+    r = _run(one, out, *fast)  # other options: not complete, redone
+    assert r.exit_code == 0, r.output
+    assert (out / "anonymized" / "kim3.jpg").is_file()
+    assert not (out / "anonymized" / "kim3.png").exists()
+    marker = json.loads((out / ".done" / "kim3.json").read_text())
+    assert "anonymized/kim3.jpg" in marker["report"]["outputs"]

@@ -201,6 +201,8 @@ def run(
                     for _p, _s, pend in inflight:
                         try:
                             done.append(pend.result())
+                        except Exception as exc:  # its one line, even on the way out
+                            report_failure(_p, exc)
                         except BaseException:
                             pass
                     if done:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -54,8 +54,9 @@ class RunOptions:
     lossless: bool = False  # write the anonymized photo of a lossy input (jpg, webp) as PNG
 
     def fingerprint(self) -> str:
-        """Options that change the outputs; a marker written with other options is not 'complete'."""
-        d = asdict(self)
+        """Options (and the faceanon version) that made the outputs: a marker written by another
+        version or with other options is not 'complete', so an upgrade redoes the images."""
+        d = {**asdict(self), "faceanon_version": __version__}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -96,10 +97,13 @@ def is_complete(out: Path, path: Path, stem: str, opts: RunOptions) -> dict | No
         return None
     if data.get("input_signature") != input_signature(path) or data.get("options") != opts.fingerprint():
         return None
-    outputs = data.get("report", {}).get("outputs", [])
-    if not outputs or not all((out / o).is_file() for o in outputs):
+    report = data.get("report")
+    if not isinstance(report, dict) or set(report) != {f.name for f in fields(ImageReport)}:
+        return None  # another marker schema: redo rather than trust it
+    outputs = report.get("outputs") or []
+    if not all((out / str(o)).is_file() for o in outputs) or not outputs:
         return None
-    return data.get("report")
+    return report
 
 
 def process_image(
@@ -157,6 +161,7 @@ def start_image(
     report = ImageReport(input=str(path.resolve()), stem=stem)
     written: list[Path] = []
     previous = previous_outputs(out, stem)  # an earlier run's set is obsolete once we start over
+    signature = input_signature(path)  # before reading: an input changed during the run is redone next time
     writer = BackgroundWriter()
 
     def cleanup() -> None:
@@ -169,22 +174,28 @@ def start_image(
     except BaseException:
         cleanup()
         raise
-    commit = writer.submit(_write_marker, writer.pending(), out, stem, path, opts, report)
+    keep = set(written)
+    stale = [p for p in previous if p not in keep]  # e.g. faces or formats the new outputs no longer have
+    commit = writer.submit(_write_marker, writer.pending(), out, stem, signature, opts, report, stale)
     return PendingImage(report=report, commit=commit, cleanup=cleanup)
 
 
-def _write_marker(prior: list, out: Path, stem: str, path: Path, opts: RunOptions, report: ImageReport) -> None:
-    """On the writer thread, after every output write of the image: the completion marker, written
-    only if all of them succeeded (the writer runs tasks in order, so they are all done here)."""
+def _write_marker(prior: list, out: Path, stem: str, signature: dict, opts: RunOptions, report: ImageReport,
+                  stale: list[Path]) -> None:
+    """On the writer thread, after every output write of the image: the earlier run's outputs that
+    the new set does not have are removed, then the completion marker is written - only if every
+    write succeeded (the writer runs tasks in order, so they are all done here)."""
     from faceanon.io.atomic import atomic_write
 
     for fut in prior:
         exc = fut.exception()
         if exc is not None:
             raise exc
+    for p in stale:
+        _out_op(p, lambda q: q.unlink(missing_ok=True))
     marker = {
         "version": __version__,
-        "input_signature": input_signature(path),
+        "input_signature": signature,
         "options": opts.fingerprint(),
         "report": asdict(report),
     }
