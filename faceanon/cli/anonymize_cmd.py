@@ -197,8 +197,7 @@ def anonymize(
             )
         a = anonymize_face(vertices, triangles, uv, rec["v2d_full"], rgb, mean_vertices, alpha=alpha,
                            keep_pose=keep_pose, tex_size=tex_size, valid=valid)
-        d = out / Path(f.stem).parent / f.name
-        d.mkdir(parents=True, exist_ok=True)
+        d = out / Path(f.stem).parent / f.name  # created by the atomic writers (an OSError is one line)
         tex_path = d / f"{f.name}_texture.png"
         save_image_atomic(tex_path, a.texture)
         write_obj(d / f"{f.name}.obj", a.vertices, uv, triangles, texture_png_name=tex_path.name)

@@ -33,13 +33,15 @@ class Outcome:
 
 
 def check_out_not_in(inp: Path, out: Path) -> None:
-    """Refuse an OUT folder inside (or equal to) the IN folder: outputs must never land among inputs."""
-    if not inp.is_dir():
-        return
+    """Refuse IN and OUT inside one another: outputs must never land among the inputs (a later
+    recursive run would take them as photos) nor overwrite them (IN inside OUT)."""
     i = inp.resolve()
     o = out.resolve()
-    if o == i or i in o.parents:
+    if inp.is_dir() and (o == i or i in o.parents):
         raise UsageError(f"OUT ({out}) is inside IN ({inp})", "choose an output folder outside the input folder")
+    if o in i.parents:
+        raise UsageError(f"IN ({inp}) is inside OUT ({out})",
+                         "outputs could overwrite the inputs: choose an output folder that does not contain them")
 
 
 def collect_inputs(inp: Path, recursive: bool) -> list[tuple[Path, str]]:

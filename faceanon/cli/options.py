@@ -22,7 +22,7 @@ OFFLINE = typer.Option(False, "--offline", help="Never open a network connection
 MAX_PIXELS = typer.Option(60_000_000, "--max-pixels", min=1, help="Refuse images larger than this many pixels (checked before decoding).")
 MIN_FACE = typer.Option(40, "--min-face-size", min=0, help="Ignore faces whose box is smaller than this (px).")
 MAX_FACES = typer.Option(0, "--max-faces", min=0, help="Keep at most this many faces per image (0 = all).")
-THRESHOLD = typer.Option(None, "--threshold", min=0.0, max=1.0,
+THRESHOLD = typer.Option(None, "--threshold", min=0.0, max=0.99,
                          help="Face detector score threshold (default: 0.5 lite, 0.7 3ddfa-v3).")
 
 

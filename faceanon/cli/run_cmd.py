@@ -32,14 +32,16 @@ def _load(store_args: tuple, opts) -> object:
 
 
 def _require_assets(store_args: tuple, model: str) -> None:
-    """Verify every model file of ``model`` before any work (hashes are cached, so this is cheap).
+    """Verify the model files ``model`` loads before any work (hashes are cached, so this is cheap).
 
     A missing or corrupt file is then one error line naming it and ``faceanon assets download``,
     the same with or without --jobs (a worker failing to load its models would only break the pool).
     """
+    from faceanon.models.loader import required_assets
+
     store = opt.store_from(*store_args)
-    for entry in store.entries(model):
-        store.require(entry.name)
+    for name in required_assets(model):
+        store.require(name)
 
 
 def _worker_init(store_args: tuple, opts, debug: bool) -> None:

@@ -139,6 +139,19 @@ def get_backend(store, name: str = LITE, *, refine: bool = True) -> Reconstructi
     return _cached(("backend", name, str(ckpt), str(stats), id(bfm), refine), build)
 
 
+def required_assets(model: str = LITE) -> list[str]:
+    """The asset names ``model`` actually loads (a run verifies exactly these before any work)."""
+    if model == V3:
+        from faceanon.models.ddfa_v3_backend import V3_FILES
+
+        return list(V3_FILES.values())
+    _check_model(model)
+    from faceanon.models.bfm import BFMSources
+
+    return ["detectors/centerface.onnx", "3ddfa_v2/mb05_120x120.pth", "3ddfa_v2/param_mean_std_62d_120x120.pkl",
+            *BFMSources.NAMES.values()]
+
+
 def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean_vertices (N, 3) float32 model frame y up, triangles (M, 3) int32 project winding,
     uv (N, 2) float32) of ``model``'s face model."""

@@ -129,8 +129,7 @@ def write_reconstruction(result: ImageResult, out_dir: Path, *, vis: bool = Fals
 
     submit = submit or run
     written: list[Path] = [] if paths is None else paths
-    out_dir.mkdir(parents=True, exist_ok=True)
-    img = result.image
+    img = result.image  # out_dir is created by the atomic writers (an OSError becomes one OutputError line)
     n = len(result.faces)
     for k, face in enumerate(result.faces):
         name = face.name or face_name(Path(result.stem).name, k)
