@@ -109,24 +109,36 @@ def test_flat_seed_layout_and_npz_file(tmp_path, reference_dir):
     _check_masked(out2 / "sis_masked.png", flat / "sis.jpg", _labels(reference_dir, "sis"))
 
 
-def test_source_key_is_used_without_images(tmp_path, reference_dir):
+def test_images_is_required(tmp_path, reference_dir):
+    """No hidden default: the photos' folder is always named (the npz records no source path)."""
     recon = tmp_path / "recon" / "edo"
     recon.mkdir(parents=True)
-    with np.load(reference_dir / "edo_projections.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    np.savez(recon / "edo_projections.npz", source=np.array(str(reference_dir / "edo.jpg")), **arrays)
+    shutil.copy(reference_dir / "edo_projections.npz", recon / "edo_projections.npz")
+    result = cli("segment", tmp_path / "recon", tmp_path / "out")
+    assert result.exit_code == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_photos_are_found_by_the_stems_reconstruct_gave_them(tmp_path, reference_dir):
+    """a.jpg + a.png were reconstructed as a_jpg / a_png: segment finds each one's own photo."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(reference_dir / "edo.jpg", photos / "a.jpg")
+    from PIL import Image
+
+    Image.open(reference_dir / "edo.jpg").save(photos / "a.png")
+    recon = tmp_path / "recon"
+    for stem in ("a_jpg", "a_png"):
+        (recon / stem).mkdir(parents=True)
+        shutil.copy(reference_dir / "edo_projections.npz", recon / stem / f"{stem}_projections.npz")
     out = tmp_path / "out"
-    result = cli("segment", tmp_path / "recon", out)
+    result = cli("segment", recon, out, "--images", photos)
     assert result.exit_code == 0, result.output
-    assert (out / "edo_masked.png").is_file()
+    assert (out / "a_jpg_masked.png").is_file() and (out / "a_png_masked.png").is_file()
 
 
 def test_missing_photo_gives_one_line_with_a_hint(layout):
     recon, photos, out = layout
-    result = cli("segment", recon, out)  # no --images and no source key
-    assert result.exit_code == 1
-    failed = [line for line in result.stderr.splitlines() if line.startswith("failed")]
-    assert len(failed) == 2 and all("--images" in line for line in failed)
     (photos / "sis.JPEG").unlink()
     result = cli("segment", recon, out, "--images", photos)
     assert result.exit_code == 1

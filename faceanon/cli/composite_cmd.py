@@ -103,7 +103,7 @@ def composite(
     anon: Path = typer.Argument(..., metavar="ANON", help="Output folder of `faceanon anonymize` (<name>/<name>.obj + texture)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for the anonymized photos <stem>.<ext>."),
     seg: Path = typer.Option(..., "--seg", "-s", help="Output folder of `faceanon segment` (<stem>_masked.png)."),
-    images: Optional[Path] = typer.Option(None, "--images", "-i", help="Folder of the original photos. Default: the path recorded in the npz."),
+    images: Path = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`."),
     feather_px: Optional[float] = typer.Option(None, "--feather-px", min=0.0, max=500.0, help="Blend width at the face border in px (default: 2% of the face size)."),
     max_pixels: int = opt.MAX_PIXELS,
 ) -> None:
@@ -120,19 +120,15 @@ def composite(
         raise UsageError(f"ANON folder not found: {anon}", "pass the output folder of `faceanon anonymize`")
     if not seg.is_dir():
         raise UsageError(f"--seg folder not found: {seg}", "pass the output folder of `faceanon segment`")
-    if images is not None:
-        if not images.is_dir():
-            raise UsageError(f"--images folder not found: {images}")
-        check_out_not_in(images, out)  # OUT/<stem>.jpg must never overwrite a photo
+    if not images.is_dir():
+        raise UsageError(f"--images folder not found: {images}")
+    check_out_not_in(images, out)  # OUT/<stem>.jpg must never overwrite a photo
     by_stem = {g.stem: g for g in groups}
 
     def process(path: Path, stem: str) -> dict:
         g = by_stem[stem]
         records = [load_face_record(f.npz) for f in g.faces]
-        src = find_original(stem, images, records)
-        if images is None and src.parent.resolve() == out.resolve():
-            raise UsageError(f"OUT ({out}) is the folder of the original photo {src}",
-                             "choose an output folder outside the photos' folder")
+        src = find_original(stem, images)
         img = load_image(src, max_pixels=max_pixels)
         h = img.height
         for f, rec in zip(g.faces, records):

@@ -27,7 +27,7 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.stages.segment import DEFAULT_MARGIN
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
-from faceanon.errors import ImageError, UsageError
+from faceanon.errors import FaceanonError, ImageError, UsageError
 
 NPZ_SUFFIX = "_projections.npz"
 _FACE_RE = re.compile(r"^(?P<base>.+)_face(?P<k>[0-9]+)$")
@@ -115,58 +115,37 @@ def load_face_record(npz: Path) -> dict:
     return load_projections(npz)
 
 
-def _source_from(records: list[dict]) -> Optional[Path]:
-    for rec in records:
-        src = rec.get("source")
-        if src is None:
-            continue
-        try:
-            text = str(np.asarray(src).item()) if np.ndim(src) == 0 else str(src)
-        except Exception:
-            continue
-        if text:
-            return Path(text)
-    return None
+_STEM_INDEX: dict[Path, dict[str, Path]] = {}
 
 
-def find_original(stem: str, images: Optional[Path], records: list[dict]) -> Path:
-    """The original photo of ``stem``: ``images/<stem>.<ext>`` (any image extension, any case).
+def find_original(stem: str, images: Path, records: Optional[list] = None) -> Path:
+    """The original photo of output stem ``stem`` in the photo folder ``images``.
 
-    Without ``images``, the npz's ``source`` path (when it holds one). Raises a one-line
-    :class:`ImageError` otherwise (not found, ambiguous).
+    The stems are recomputed with :func:`faceanon.io.images.output_stems` over ``images`` (with
+    its subfolders), exactly as ``faceanon reconstruct`` named its outputs, and inverted - so the
+    collision rules (``a_jpg``, ``a_face1_img``, ``sub/a``...) always agree. Raises a one-line
+    :class:`ImageError` when no photo has that stem. (``records`` is accepted for compatibility.)
     """
-    from faceanon.io.images import is_image_path
+    from faceanon.io.images import list_images, output_stems
 
-    if images is None:
-        src = _source_from(records)
-        if src is None:
-            raise ImageError(f"no original photo known for {stem}",
-                             "pass --images DIR, the folder of the photos given to `faceanon reconstruct`")
-        if not src.is_file():
-            raise ImageError(f"original photo of {stem} not found at {src} (recorded in the npz)",
-                             "pass --images DIR, the folder holding the photos")
-        return src
-    rel = Path(stem)
-    folder = images / rel.parent
-    name = rel.name
-    try:
-        entries = [p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith(".")]
-    except OSError:
-        entries = []
-    hits = sorted((p for p in entries if p.stem == name), key=lambda p: p.name)
-    if not hits:
-        # reconstruct's collision rule: a.jpg + a.png -> stems a_jpg, a_png
-        m = re.match(r"^(.+)_([A-Za-z]+)$", name)
-        if m:
-            hits = sorted((p for p in entries if p.stem == m.group(1)
-                           and p.suffix[1:].lower() == m.group(2).lower()), key=lambda p: p.name)
-    if not hits:
-        raise ImageError(f"original photo of {stem} not found: no {name}.<png|jpg|jpeg|bmp|tif|tiff|webp> in {folder}",
+    key = images.resolve()
+    index = _STEM_INDEX.get(key)
+    if index is None:
+        try:
+            paths = list_images(images, recursive=True)
+        except FaceanonError:
+            paths = []
+        index = {s: p for p, s in output_stems(paths, images).items()}
+        _STEM_INDEX.clear()
+        _STEM_INDEX[key] = index
+    hit = index.get(stem)
+    if hit is None:  # a case-insensitive file system, or stems written elsewhere
+        folded = [p for s, p in index.items() if s.casefold() == stem.casefold()]
+        hit = folded[0] if len(folded) == 1 else None
+    if hit is None:
+        raise ImageError(f"original photo of {stem} not found in {images}",
                          "--images must be the folder of the photos given to `faceanon reconstruct`")
-    if len(hits) > 1:
-        raise ImageError(f"original photo of {stem} is ambiguous: {', '.join(p.name for p in hits)} in {folder}",
-                         "keep one photo per stem in --images")
-    return hits[0]
+    return hit
 
 
 def item_path(g: ReconImage) -> Path:
@@ -204,7 +183,7 @@ def check_same_size(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz:
 def segment(
     recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct` (<stem>/<stem>_projections.npz)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for <stem>_masked.png (RGBA)."),
-    images: Optional[Path] = typer.Option(None, "--images", "-i", help="Folder of the original photos (<stem>.<ext>). Default: the path recorded in the npz."),
+    images: Path = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`."),
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the lips (only the eyes are removed)."),
     margin: float = typer.Option(DEFAULT_MARGIN, "--margin", min=0.0, max=5.0, help="Grow the removed parts by this FRACTION of the inter-ocular distance (same coverage for small and large faces). Smaller keeps more skin but leaves faces easier to re-identify (see `faceanon audit`)."),
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, max=200.0, help="Width (px) of the alpha ramp OUTSIDE the removed area; alpha is exactly 0 inside."),
@@ -221,16 +200,15 @@ def segment(
     from faceanon.stages.segment import SegmentFace, segment_image
 
     groups = discover_recon(recon)
-    if images is not None:
-        if not images.is_dir():
-            raise UsageError(f"--images folder not found: {images}")
-        check_out_not_in(images, out)
+    if not images.is_dir():
+        raise UsageError(f"--images folder not found: {images}")
+    check_out_not_in(images, out)
     by_stem = {g.stem: g for g in groups}
 
     def process(path: Path, stem: str) -> dict:
         g = by_stem[stem]
         records = [load_face_record(f.npz) for f in g.faces]
-        src = find_original(stem, images, records)
+        src = find_original(stem, images)
         img = load_image(src, max_pixels=max_pixels)
         faces = []
         for f, rec in zip(g.faces, records):
