@@ -35,3 +35,38 @@ def test_no_step_at_the_boundary_and_detail_kept():
     assert far.mean() > 150  # re-lit toward the photo side's brightness next to it
     assert far.std() > 5  # the mirrored checker detail survives
     assert np.array_equal(img[visible], _scene()[0][visible])  # visible texels untouched
+
+
+def _grid_mesh(n=12, x0=20.0, y0=30.0, side=60.0):
+    """A flat n x n grid facing the camera: image-px vertices, UVs, CCW-in-y-up triangles."""
+    u, v = np.meshgrid(np.linspace(0.05, 0.95, n), np.linspace(0.05, 0.95, n))
+    uv = np.stack([u.ravel(), v.ravel()], 1).astype(np.float32)
+    verts = np.stack([x0 + side * uv[:, 0], y0 + side * (1 - uv[:, 1]), np.full(n * n, 5.0)], 1).astype(np.float32)
+    tris = []
+    for r in range(n - 1):
+        for c in range(n - 1):
+            a, b, d, e = r * n + c, r * n + c + 1, (r + 1) * n + c, (r + 1) * n + c + 1
+            tris += [[a, b, e], [a, e, d]]
+    t = np.array(tris, np.int32)
+    # wind front-facing: negative image-space signed area (project convention)
+    p = verts
+    area = (p[t[:, 1], 0] - p[t[:, 0], 0]) * (p[t[:, 2], 1] - p[t[:, 0], 1]) - \
+        (p[t[:, 2], 0] - p[t[:, 0], 0]) * (p[t[:, 1], 1] - p[t[:, 0], 1])
+    t[area > 0] = t[area > 0][:, ::-1]
+    return verts, t, uv
+
+
+def test_bake_only_rasterizes_the_face_window_same_result_in_a_big_frame():
+    from faceanon.stages.texture import bake_texture
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (120, 110, 3), dtype=np.uint8)
+    verts, tris, uv = _grid_mesh()
+    tex_small, src_small = bake_texture(photo, verts, tris, uv, 64)
+    big = np.zeros((3000, 4000, 3), np.uint8)
+    big[1000:1120, 2000:2110] = photo
+    moved = verts + np.array([2000, 1000, 0], np.float32)
+    tex_big, src_big = bake_texture(big, moved, tris, uv, 64)
+    assert np.array_equal(src_small, src_big)
+    assert np.abs(tex_small.astype(int) - tex_big).max() <= 1
+    assert (src_small == 1).sum() > 1000  # the face really was sampled

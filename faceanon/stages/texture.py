@@ -324,7 +324,19 @@ def bake_texture(
     mapx = np.ascontiguousarray(xyz[..., 0])
     mapy = np.ascontiguousarray(xyz[..., 1])
     # visible = on a front-facing triangle, inside the photo, and not behind the photo's z-buffer
-    raster = rasterize(verts, tris, h, w)
+    # the photo's z-buffer, rasterized only over the face's window of the photo (a 24 MP photo
+    # would otherwise cost a full-frame raster per bake)
+    finite = np.isfinite(verts[:, :2]).all(axis=1)
+    fx, fy = verts[finite, 0], verts[finite, 1]
+    wx0 = int(np.clip(np.floor(fx.min()) - 1, 0, w)) if fx.size else 0
+    wx1 = int(np.clip(np.ceil(fx.max()) + 2, 0, w)) if fx.size else 0
+    wy0 = int(np.clip(np.floor(fy.min()) - 1, 0, h)) if fy.size else 0
+    wy1 = int(np.clip(np.ceil(fy.max()) + 2, 0, h)) if fy.size else 0
+    if wx1 > wx0 and wy1 > wy0:
+        raster = rasterize(verts - np.array([wx0, wy0, 0], np.float32), tris, wy1 - wy0, wx1 - wx0)
+        window_depth = raster.depth
+    else:  # the face lies entirely outside the photo
+        window_depth = np.full((1, 1), -np.inf, np.float32)
     v, t = verts, tris
     area = (v[t[:, 1], 0] - v[t[:, 0], 0]) * (v[t[:, 2], 1] - v[t[:, 0], 1]) - (v[t[:, 2], 0] - v[t[:, 0], 0]) * (
         v[t[:, 1], 1] - v[t[:, 0], 1]
@@ -334,9 +346,9 @@ def bake_texture(
     tol = max(0.02 * zr, 1.0)
     # NaN where the photo shows no face (outside the image, or a pixel the mesh does not cover, i.e.
     # background at the silhouette): such texels compare False below and are filled, not sampled
-    depth = np.where(np.isfinite(raster.depth), raster.depth, np.float32(np.nan))
-    zbuf = cv2.remap(depth, mapx, mapy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=float("nan"))
+    depth = np.where(np.isfinite(window_depth), window_depth, np.float32(np.nan))
+    zbuf = cv2.remap(depth, mapx - np.float32(wx0), mapy - np.float32(wy0), cv2.INTER_NEAREST,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
     vis_map = front_lut[layout.tri_id]
     vis_map &= xyz[..., 2] >= zbuf - tol
     if valid is not None:
