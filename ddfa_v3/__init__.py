@@ -1,10 +1,12 @@
 """Clean-room 3DDFA-V3 inference (see ``SEED_PIPELINE.md`` §A): networks, face model, alignment.
 
-Importable without ``faceanon.cli``; depends only on ``faceanon.errors`` and ``faceanon.types``.
+Importable without ``faceanon.cli``; it uses ``faceanon.errors``, ``faceanon.types``, the numpy-only
+unpickler ``faceanon.io.safe_pickle`` and, by default, the project rasterizer ``faceanon.raster``.
 
 Modules: :mod:`~ddfa_v3.model` (``DDFAv3``: detect every face, fit one face, project convention),
 :mod:`~ddfa_v3.retinaface`, :mod:`~ddfa_v3.landmark106`, :mod:`~ddfa_v3.recon_net`,
 :mod:`~ddfa_v3.face_model`, :mod:`~ddfa_v3.align` (numpy + PIL only), :mod:`~ddfa_v3.checkpoints`,
+:mod:`~ddfa_v3.texture` (the seed's extractTex, §A11), :mod:`~ddfa_v3.landmarks` (``ldm106_2d``, §A10),
 :mod:`~ddfa_v3.testing` (a synthetic asset set for tests).
 """
 

@@ -270,7 +270,7 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
 
 
 def _smooth_fill(filled: np.ndarray, m8: np.ndarray, iod: float, inside: np.ndarray | None = None) -> np.ndarray:
-    """Soften Telea's radial streaks deep inside the fill (Gaussian, sigma = 2 % of the IOD).
+    """Soften Telea's radial streaks deep inside the fill (Gaussian, sigma = SMOOTH_FRACTION x the IOD).
 
     The blur only reads ``filled`` (no masked original pixel is left in it); its weight ramps from 0
     at the region's border (where Telea matches the surroundings) to 1 at 2 sigma inside.
