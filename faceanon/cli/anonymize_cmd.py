@@ -11,7 +11,7 @@ import typer
 
 from faceanon.cli import options as opt
 from faceanon.cli.app import app
-from faceanon.cli.batch import check_out_not_in, err_console, finish, run_batch
+from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import FaceanonError, ImageError, UsageError
 
 OBJ_SUFFIX = "_extractTex.obj"
@@ -118,7 +118,7 @@ def anonymize(
     and inpainted) with image-space visibility, so occluded parts never take the occluder's colour. A failing face gets
     one error line; the others complete (exit 1 if any failed).
     """
-    from faceanon.io.images import load_image, save_image_atomic
+    from faceanon.io.images import save_image_atomic
     from faceanon.io.mesh import read_obj, write_obj
     from faceanon.io.records import load_projections
     from faceanon.stages.anonymize import anonymize_face

@@ -111,12 +111,8 @@ def run_batch(items: Iterable[tuple[Path, str]], process: Callable[[Path, str], 
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # isolate every per-file failure
-                if STATE["debug"] and not isinstance(exc, FaceanonError):
-                    report_failure(path, exc)
-                    outcomes.append(Outcome(path, stem, False, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0))
-                else:
-                    reason = report_failure(path, exc)
-                    outcomes.append(Outcome(path, stem, False, reason, time.perf_counter() - t0))
+                reason = report_failure(path, exc)  # with --debug it also prints the traceback
+                outcomes.append(Outcome(path, stem, False, reason, time.perf_counter() - t0))
             progress.advance(task)
         progress.update(task, description=label)
     return outcomes

@@ -60,7 +60,3 @@ class ReconstructionBackend(ABC):
     @abstractmethod
     def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
         """Reconstruct the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB)."""
-
-    def fit_all(self, rgb: np.ndarray, detections: list[Detection]) -> list[FaceFit]:
-        """Reconstruct every detection of one image (same order)."""
-        return [self.fit(rgb, d) for d in detections]

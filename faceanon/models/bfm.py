@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from faceanon.errors import AssetError
-from faceanon.io.safe_pickle import NumpyOnlyUnpickler, safe_load_pickle  # noqa: F401 (re-exported)
+from faceanon.assets.download import sha256_file
+from faceanon.io.atomic import atomic_save_npz
+from faceanon.io.safe_pickle import safe_load_pickle
 from faceanon.models import lite_labels
 
 #: bump when the derived file's content or layout changes
@@ -98,14 +98,6 @@ class BFMSources:
         return [(f.name, Path(getattr(self, f.name))) for f in fields(self)]
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(sources: BFMSources, source_sha256: dict[str, str | None] | None = None) -> str:
     """Short hash of the sources' sha256 values (sorted by role) and the derivation versions.
 
@@ -177,24 +169,6 @@ def build_arrays(sources: BFMSources) -> dict[str, np.ndarray]:
 
 _KEYS = {"u": (3 * N_VERTICES,), "w_shp": (3 * N_VERTICES, 40), "w_exp": (3 * N_VERTICES, 10),
          "kp68": (68,), "tri": (N_TRIANGLES, 3), "uv": (N_VERTICES, 2), "labels": (N_VERTICES,)}
-
-
-def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".incomplete", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is an ordinary file
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
@@ -278,7 +252,7 @@ def load_bfm(sources: BFMSources, cache_dir: str | Path,
     if arrays is None:
         arrays = build_arrays(sources)
         try:
-            _write_atomic(path, arrays)
+            atomic_save_npz(path, **arrays)
         except OSError as exc:
             raise AssetError(f"cannot write the derived BFM cache {path}: {exc}",
                              hint="check the permissions of the cache directory") from exc

@@ -45,7 +45,6 @@ class RunOptions:
     img_size: int = 1024
     render_margin: float = 0.95
     background: str = "transparent"
-    renderer: str = "builtin"
     max_pixels: int = 60_000_000
     min_face_size: int = 40
     max_faces: int = 0

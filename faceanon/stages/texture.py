@@ -20,7 +20,7 @@ The bake is per texel, never per triangle in Python:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -87,55 +87,6 @@ def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool 
 def _digest(a: np.ndarray) -> int:
     a = np.ascontiguousarray(a)
     return hash(a.tobytes()[:: max(1, a.nbytes // 4096)]) ^ hash(a.nbytes)
-
-
-def texel_attributes(layout: UVLayout, triangles: np.ndarray, attrs: np.ndarray) -> np.ndarray:
-    """Interpolate per-vertex ``attrs`` (N, C) at every texel inside the islands -> (K, C) float32."""
-    inside = layout.inside
-    tid = layout.tri_id[inside]
-    w = layout.bary[inside]
-    corners = triangles[tid]  # (K, 3)
-    a = attrs.astype(np.float32, copy=False)
-    return (a[corners[:, 0]] * w[:, 0:1] + a[corners[:, 1]] * w[:, 1:2] + a[corners[:, 2]] * w[:, 2:3]).astype(
-        np.float32
-    )
-
-
-def visible_texels(
-    layout: UVLayout,
-    vertices: np.ndarray,
-    triangles: np.ndarray,
-    height: int,
-    width: int,
-    *,
-    depth_tolerance: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which texels are visible in the photo, and where they land.
-
-    vertices: (N, 3) image px (x right, y down), larger z nearer. Returns ``(visible (K,) bool,
-    xyz (K, 3) float32)`` for the K texels inside the islands (row-major order).
-    """
-    xyz = texel_attributes(layout, triangles, vertices)
-    raster = rasterize(vertices.astype(np.float32, copy=False), triangles, height, width)
-    # front-facing triangles: negative image-space signed area (project convention)
-    v = vertices
-    t = triangles
-    area = (v[t[:, 1], 0] - v[t[:, 0], 0]) * (v[t[:, 2], 1] - v[t[:, 0], 1]) - (v[t[:, 2], 0] - v[t[:, 0], 0]) * (
-        v[t[:, 1], 1] - v[t[:, 0], 1]
-    )
-    front = area < 0
-    tid = layout.tri_id[layout.inside]
-    if depth_tolerance is None:
-        zr = float(np.ptp(vertices[:, 2])) if len(vertices) else 1.0
-        depth_tolerance = max(0.02 * zr, 1.0)
-    xi = np.rint(xyz[:, 0]).astype(np.int64)
-    yi = np.rint(xyz[:, 1]).astype(np.int64)
-    in_img = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
-    vis = front[tid] & in_img
-    zbuf = np.full(xyz.shape[0], -np.inf, np.float32)
-    zbuf[in_img] = raster.depth[yi[in_img], xi[in_img]]
-    vis &= xyz[:, 2] >= zbuf - depth_tolerance
-    return vis, xyz
 
 
 def push_pull_fill(color: np.ndarray, weight: np.ndarray) -> np.ndarray:
