@@ -54,7 +54,6 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     from faceanon.assets import get_store
     from faceanon.io.images import list_images
-    from faceanon.models.loader import get_mean_face
     from faceanon.cli.options import Model, load_models
     from faceanon.stages.pipeline import Models, RunOptions, process_image, start_image
 
@@ -63,7 +62,7 @@ def main() -> int:
     opts = RunOptions()
     t0 = time.perf_counter()
     det, backend = load_models(store, Model.lite, min_face_size=opts.min_face_size, max_faces=0, threshold=None)
-    models = Models(detector=det, backend=backend, mean_face=get_mean_face(store, "lite"))
+    models = Models(detector=det, backend=backend)
     load_s = time.perf_counter() - t0
 
     photos = list_images(args.photos)

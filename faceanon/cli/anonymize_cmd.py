@@ -52,33 +52,6 @@ def _has_masked(seg: Path) -> bool:
     return any(p.name.casefold().endswith(MASKED_SUFFIX) for p in seg.rglob("*") if p.is_file())
 
 
-def read_rgba(path: Path, max_pixels: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """A segmented PNG -> (straight RGB (H, W, 3) uint8, alpha (H, W) uint8 or None without alpha).
-
-    Unlike :func:`faceanon.io.images.load_image` (which composites alpha on white) the RGB is kept
-    as stored: the alpha only says which pixels may be texture sources.
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if max_pixels and w * h > max_pixels:
-                raise ImageError(f"{path}: image is {w}×{h}, above --max-pixels {max_pixels}",
-                                 "raise --max-pixels if the photo is genuine")
-            im.load()
-            has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-            arr = np.array(im.convert("RGBA" if has_alpha else "RGB"))
-    except ImageError:
-        raise
-    except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
-    except Exception as exc:  # PIL raises many types for corrupt files
-        raise ImageError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
-    rgb = np.ascontiguousarray(arr[:, :, :3])
-    return rgb, (np.ascontiguousarray(arr[:, :, 3]) if has_alpha else None)
-
-
 def _collect(recon: Path) -> list[_Face]:
     from faceanon.cli.segment_cmd import discover_recon
 
@@ -118,7 +91,7 @@ def anonymize(
     and inpainted) with image-space visibility, so occluded parts never take the occluder's colour. A failing face gets
     one error line; the others complete (exit 1 if any failed).
     """
-    from faceanon.io.images import save_image_atomic
+    from faceanon.io.images import load_rgba, save_image_atomic
     from faceanon.io.mesh import read_obj, write_obj
     from faceanon.io.records import load_projections
     from faceanon.stages.anonymize import anonymize_face
@@ -163,7 +136,7 @@ def anonymize(
         # the segmented RGB is the texture source everywhere: the removed eyes/mouth (alpha 0) are
         # already inpainted there, so no original eye pixel can reach the texture and the removed
         # parts get a continuous skin texture (the same as `faceanon run`)
-        rgb, _alpha = read_rgba(path, max_pixels)
+        rgb = np.ascontiguousarray(load_rgba(path, max_pixels)[:, :, :3])
         valid = None
         images_cache.clear()  # faces of one image are consecutive: keep only the current image
         images_cache[stem] = (path, rgb, valid)

@@ -42,18 +42,12 @@ from faceanon.errors import FaceanonError, ImageError, UsageError
 
 def load_masked_png(path: Path) -> np.ndarray:
     """(H, W, 4) uint8 RGBA of a ``<stem>_masked.png`` (alpha kept, unlike ``load_image``)."""
-    from PIL import Image
+    from faceanon.io.images import load_rgba
 
     if not path.is_file():
         raise ImageError(f"segmented image not found: {path}",
                          "run `faceanon segment` first and pass its output folder as --seg")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            rgba = np.array(im.convert("RGBA"))
-    except Exception as exc:
-        raise ImageError(f"{path}: cannot read the segmented image ({type(exc).__name__}: {exc})") from exc
-    return rgba
+    return load_rgba(path)
 
 
 def load_anonymized_face(anon: Path, stem: str, name: str, recon_dir: Path, height: int,

@@ -22,13 +22,12 @@ _WORKER: dict = {}
 
 
 def _load(store_args: tuple, opts) -> object:
-    from faceanon.models.loader import get_mean_face
     from faceanon.stages.pipeline import Models
 
     store = opt.store_from(*store_args)
     detector, backend = opt.load_models(store, opt.Model(opts.model), min_face_size=opts.min_face_size,
                                         max_faces=opts.max_faces, threshold=opts.threshold)
-    return Models(detector=detector, backend=backend, mean_face=get_mean_face(store, opts.model))
+    return Models(detector=detector, backend=backend)
 
 
 def _require_assets(store_args: tuple, model: str) -> None:

@@ -576,6 +576,29 @@ def _has_libtiff() -> bool:
     return bool(features.check("libtiff"))
 
 
+def load_rgba(path: Path | str, max_pixels: int | None = None) -> np.ndarray:
+    """A segmented ``<stem>_masked.png`` -> (H, W, 4) uint8 RGBA with the RGB as stored.
+
+    Unlike :func:`load_image` (which composites alpha on white) the alpha is kept: it says which
+    pixels were removed. Images without alpha get 255. Raises :class:`ImageError` (one line).
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if max_pixels and w * h > max_pixels:
+                raise ImageError(f"{path}: image is {w}×{h}, above --max-pixels {max_pixels}",
+                                 "raise --max-pixels if the photo is genuine")
+            im.load()
+            return np.array(im.convert("RGBA"))
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except Exception as exc:  # PIL raises many types for corrupt files
+        raise ImageError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
+
+
 def save_image_atomic(path: Path | str, rgb_or_rgba: np.ndarray, *, icc: Optional[bytes] = None,
                       jpeg_quality: int = 95, png_compress: int = 1) -> None:
     """Write an image atomically, with no metadata except the ICC profile.

@@ -36,6 +36,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from faceanon.io.images import IMAGE_EXTENSIONS
 from faceanon.types import ImageRecord
 
 __all__ = [
@@ -282,7 +283,7 @@ def posed_image_vertices(anon_vertices: np.ndarray, recon_vertices: np.ndarray, 
     return out.astype(np.float32)
 
 
-_KEEP_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+_KEEP_EXTENSIONS = IMAGE_EXTENSIONS  # every format load_image reads is written back as itself
 
 
 def composite_extension(original: ImageRecord) -> str:

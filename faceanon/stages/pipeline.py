@@ -63,7 +63,6 @@ class RunOptions:
 class Models:
     detector: object
     backend: object
-    mean_face: tuple  # (mean_vertices (N,3), triangles, uv)
 
 
 @dataclass
@@ -332,7 +331,6 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     writer.submit(save_image_atomic, seg_path, rgba)
     secs["segment"] = time.perf_counter() - t
 
-    mean_vertices = models.mean_face[0]
     # The texture is baked from the segmented RGB: the removed eyes/mouth are already inpainted there,
     # so sampling it everywhere gives a continuous skin texture with no original eye pixels.
     seg_rgb = np.ascontiguousarray(rgba[:, :, :3])
@@ -340,7 +338,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     t = stage("anonymize")
     for f in recon.faces:
         fit = f.fit
-        a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, mean_vertices,
+        a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, fit.mean_vertices,
                            alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size)
         d = out / "anon" / Path(stem).parent / f.name
         _out_op(d, lambda p: p.mkdir(parents=True, exist_ok=True))
