@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from faceanon.cli import app
 from faceanon.models.loader import clear_cache, required_assets
+from tests.support.lite_home import copy_home, lite_home  # noqa: F401 (fixture)
 
 
 def _cli(*args):
@@ -34,12 +35,12 @@ def test_threshold_of_one_is_a_usage_error(tmp_path, photos_dir):
     assert r.exit_code == 2
 
 
-def test_run_needs_only_the_files_the_model_loads(tmp_path, photos_dir, mirror_dir, monkeypatch):
-    home = tmp_path / "home"
+def test_run_needs_only_the_files_the_model_loads(tmp_path, photos_dir, lite_home, monkeypatch):
+    home = copy_home(lite_home, tmp_path / "home")  # a private copy: files get deleted below
     monkeypatch.setenv("FACEANON_HOME", str(home))
-    monkeypatch.setenv("FACEANON_ASSETS_MIRROR", str(mirror_dir))
+    monkeypatch.setenv("FACEANON_OFFLINE", "1")
+    monkeypatch.delenv("FACEANON_ASSETS_MIRROR", raising=False)
     clear_cache()
-    assert _cli("assets", "download", "--accept-license").exit_code == 0
     names = set(required_assets("lite"))
     assert "detectors/FaceBoxesProd.pth" not in names and "detectors/centerface.onnx" in names
     (home / "detectors" / "FaceBoxesProd.pth").unlink()  # a file the lite model never loads

@@ -13,26 +13,25 @@ from typer.testing import CliRunner
 
 from faceanon.cli import app
 from faceanon.models.loader import clear_cache
+from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
 
 N_LITE = 38365
 
 
 @pytest.fixture(scope="module")
-def lite_home(tmp_path_factory, mirror_dir):
-    home = tmp_path_factory.mktemp("home")
+def home(lite_home):
     mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(home))
-    mp.setenv("FACEANON_ASSETS_MIRROR", str(mirror_dir))
+    mp.setenv("FACEANON_HOME", str(lite_home))
+    mp.setenv("FACEANON_OFFLINE", "1")
+    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
     clear_cache()
-    r = CliRunner().invoke(app, ["assets", "download", "--accept-license"])
-    assert r.exit_code == 0, r.output
-    yield home
+    yield lite_home
     mp.undo()
     clear_cache()
 
 
 @pytest.fixture(scope="module")
-def recon(lite_home, photos_dir, tmp_path_factory):
+def recon(home, photos_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("recon")
     inp = root / "in"
     inp.mkdir()

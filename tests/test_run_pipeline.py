@@ -24,6 +24,7 @@ from faceanon.io.images import load_image
 from faceanon.io.mesh import read_obj
 from faceanon.io.records import load_projections
 from faceanon.models.loader import clear_cache
+from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
 
 BOX_DILATION = 0.25  # each side of a face box grows by 25 % of its size
 
@@ -33,14 +34,12 @@ def _run(*args):
 
 
 @pytest.fixture(scope="module")
-def run_out(tmp_path_factory, mirror_dir, photos_dir):
-    home = tmp_path_factory.mktemp("home")
+def run_out(tmp_path_factory, lite_home, photos_dir):
     mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(home))
-    mp.setenv("FACEANON_ASSETS_MIRROR", str(mirror_dir))
+    mp.setenv("FACEANON_HOME", str(lite_home))
+    mp.setenv("FACEANON_OFFLINE", "1")
+    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
     clear_cache()
-    r = CliRunner().invoke(app, ["assets", "download", "--accept-license"])
-    assert r.exit_code == 0, r.output
     out = tmp_path_factory.mktemp("run") / "out"
     first = _run(photos_dir, out)
     yield out, first
