@@ -97,7 +97,7 @@ def composite(
     anon: Path = typer.Argument(..., metavar="ANON", help="Output folder of `faceanon anonymize` (<name>/<name>.obj + texture)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for the anonymized photos <stem>.<ext>."),
     seg: Path = typer.Option(..., "--seg", "-s", help="Output folder of `faceanon segment` (<stem>_masked.png)."),
-    images: Path = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`."),
+    images: Path = opt.PHOTOS,
     feather_px: Optional[float] = typer.Option(None, "--feather-px", min=0.0, max=500.0, help="Blend width at the face border in px (default: 2% of the face size)."),
     max_pixels: int = opt.MAX_PIXELS,
 ) -> None:

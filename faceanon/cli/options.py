@@ -19,6 +19,7 @@ MIRROR = typer.Option(
     None, "--mirror", help="Asset mirror (folder or http(s) base URL); default: $FACEANON_ASSETS_MIRROR.",
 )
 OFFLINE = typer.Option(False, "--offline", help="Never open a network connection (also: FACEANON_OFFLINE=1).")
+PHOTOS = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`.")
 MAX_PIXELS = typer.Option(60_000_000, "--max-pixels", min=1, help="Refuse images larger than this many pixels (checked before decoding).")
 MIN_FACE = typer.Option(40, "--min-face-size", min=0, help="Ignore faces whose box is smaller than this (px).")
 MAX_FACES = typer.Option(0, "--max-faces", min=0, help="Keep at most this many faces per image (0 = all).")

@@ -183,7 +183,7 @@ def check_same_size(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz:
 def segment(
     recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct` (<stem>/<stem>_projections.npz)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for <stem>_masked.png (RGBA)."),
-    images: Path = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`."),
+    images: Path = opt.PHOTOS,
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the lips (only the eyes are removed)."),
     margin: float = typer.Option(DEFAULT_MARGIN, "--margin", min=0.0, max=5.0, help="Grow the removed parts by this FRACTION of the inter-ocular distance (same coverage for small and large faces). Smaller keeps more skin but leaves faces easier to re-identify (see `faceanon audit`)."),
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, max=200.0, help="Width (px) of the alpha ramp OUTSIDE the removed area; alpha is exactly 0 inside."),
