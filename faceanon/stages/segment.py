@@ -239,6 +239,45 @@ def segment_image(
     return out, removed
 
 
+DARK_RING_FRACTION = 0.08  # width of the border ring examined for dark features, fraction of the IOD
+DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma is a feature, not skin
+
+
+def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
+    """A copy of ``rgb`` for the inpainting SOURCE only, in which dark features just outside the mask
+    (nostrils, lip corners, shadows) are replaced by the ring's median skin colour.
+
+    Telea propagates the border colours inward, so a nostril touching the removed mouth region would
+    otherwise smear a dark streak down the filled upper lip. The returned copy is only read by the
+    inpainting; the caller writes back the masked pixels alone, so no visible pixel changes.
+    """
+    if not mask.any():
+        return rgb
+    k = max(2, int(round(DARK_RING_FRACTION * max(float(iod), 1.0))))
+    ring = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
+    ring &= ~mask
+    if ring.sum() < 16:
+        return rgb
+    sigma = 2.0 * k
+
+    def local_mean(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        w = cv2.GaussianBlur(weight.astype(np.float32), (0, 0), sigma)
+        v = cv2.GaussianBlur(values * weight.astype(np.float32)[..., None] if values.ndim == 3
+                             else values * weight, (0, 0), sigma)
+        return v / np.maximum(w, 1e-6)[..., None] if values.ndim == 3 else v / np.maximum(w, 1e-6)
+
+    # dark relative to the ring's LOCAL brightness: a nostril beside the nose skin, not a beard
+    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    dark = ring & (luma < DARK_LUMA_RATIO * local_mean(luma, ring.astype(np.float32)))
+    if not dark.any():
+        return rgb
+    skin = (ring & ~dark).astype(np.float32)
+    colour = local_mean(rgb.astype(np.float32), skin)  # the nearby skin, not a global average
+    out = rgb.copy()
+    out[dark] = np.clip(np.rint(colour[dark]), 0, 255).astype(np.uint8)
+    return out
+
+
 def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
     """Telea-fill ``mask`` (bool) of ``rgb``; the result never depends on a masked input pixel.
 
@@ -250,6 +289,7 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
     upsampled fill inside, so the seam is as sharp as in a direct fill.
     """
     m8 = mask.astype(np.uint8) * 255
+    rgb = _tame_dark_border(rgb, mask, iod)
     if iod <= INPAINT_LARGE_IOD:
         return _smooth_fill(cv2.inpaint(rgb, m8, float(inpaint_radius(iod)), cv2.INPAINT_TELEA), m8, iod)
     f = INPAINT_TARGET_IOD / float(iod)
