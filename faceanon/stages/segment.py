@@ -89,7 +89,7 @@ class SegmentFace:
 
 #: Default removal margin, as a fraction of the inter-ocular distance. Measured on the fixture photos
 #: with `faceanon audit` (bench/privacy.md): 0.05 left 75 % of the faces re-identifiable by dlib,
-#: 0.15 left 19 % (0 % of the renders) with a skin CIEDE2000 median of 2.6, 0.3 left none but doubled
+#: 0.15 left 19 % (0 % of the renders) with a skin CIEDE2000 median of 2.6, 0.3 left none but nearly doubled
 #: the skin difference. 0.15 also takes the lids and lashes of the tight 3DDFA-V3 eye labels.
 DEFAULT_MARGIN = 0.15
 
