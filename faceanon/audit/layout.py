@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 
 from faceanon.errors import FaceanonError, UsageError
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+from faceanon.io.images import IMAGE_EXTENSIONS as IMAGE_EXTS  # noqa: E402 (one list of formats)
 
 
 @dataclass
@@ -122,20 +122,11 @@ def find_original(stem: str, originals: Optional[Path], report_input: Optional[s
     """(path, note) of the original of ``stem``; path None (and the note says why) when not found."""
     rep = Path(report_input) if report_input else None
     if originals is not None:
-        cands = _images_with_stem(originals, stem)
-        if len(cands) == 1:
-            return cands[0], ""
-        if len(cands) > 1:
-            if rep is not None and rep.resolve() in {c.resolve() for c in cands}:
-                return rep, ""
-            # ambiguous (a.jpg and a.png): fall through to report.json
-        else:
-            # a collision stem "a_jpg" stands for a.jpg
-            m = re.match(r"^(.*)_([a-z0-9]+)$", stem)
-            if m and "." + m.group(2).lower() in IMAGE_EXTS:
-                for p in _images_with_stem(originals, m.group(1)):
-                    if p.suffix.lower() == "." + m.group(2).lower():
-                        return p, ""
+        from faceanon.io.images import photo_for_stem
+
+        hit = photo_for_stem(originals, stem)  # the same naming rules the run used
+        if hit is not None:
+            return hit, ""
     if rep is not None:
         if rep.is_file():
             return rep, ""

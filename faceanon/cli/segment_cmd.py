@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -27,7 +26,7 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.stages.segment import DEFAULT_MARGIN
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
-from faceanon.errors import FaceanonError, ImageError, UsageError
+from faceanon.errors import ImageError, UsageError
 
 NPZ_SUFFIX = "_projections.npz"
 _FACE_RE = re.compile(r"^(?P<base>.+)_face(?P<k>[0-9]+)$")
@@ -115,33 +114,12 @@ def load_face_record(npz: Path) -> dict:
     return load_projections(npz)
 
 
-_STEM_INDEX: dict[Path, dict[str, Path]] = {}
+def find_original(stem: str, images: Path) -> Path:
+    """The original photo of output stem ``stem`` in ``images`` (see
+    :func:`faceanon.io.images.photo_for_stem`); a one-line :class:`ImageError` when there is none."""
+    from faceanon.io.images import photo_for_stem
 
-
-def find_original(stem: str, images: Path, records: Optional[list] = None) -> Path:
-    """The original photo of output stem ``stem`` in the photo folder ``images``.
-
-    The stems are recomputed with :func:`faceanon.io.images.output_stems` over ``images`` (with
-    its subfolders), exactly as ``faceanon reconstruct`` named its outputs, and inverted - so the
-    collision rules (``a_jpg``, ``a_face1_img``, ``sub/a``...) always agree. Raises a one-line
-    :class:`ImageError` when no photo has that stem. (``records`` is accepted for compatibility.)
-    """
-    from faceanon.io.images import list_images, output_stems
-
-    key = images.resolve()
-    index = _STEM_INDEX.get(key)
-    if index is None:
-        try:
-            paths = list_images(images, recursive=True)
-        except FaceanonError:
-            paths = []
-        index = {s: p for p, s in output_stems(paths, images).items()}
-        _STEM_INDEX.clear()
-        _STEM_INDEX[key] = index
-    hit = index.get(stem)
-    if hit is None:  # a case-insensitive file system, or stems written elsewhere
-        folded = [p for s, p in index.items() if s.casefold() == stem.casefold()]
-        hit = folded[0] if len(folded) == 1 else None
+    hit = photo_for_stem(images, stem)
     if hit is None:
         raise ImageError(f"original photo of {stem} not found in {images}",
                          "--images must be the folder of the photos given to `faceanon reconstruct`")

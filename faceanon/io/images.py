@@ -44,7 +44,7 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, ImageFile
 
-from faceanon.errors import ImageError, OutputError, UsageError
+from faceanon.errors import FaceanonError, ImageError, OutputError, UsageError
 from faceanon.io.atomic import atomic_write
 from faceanon.types import ImageRecord
 
@@ -242,6 +242,33 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
 
 
 _FACE_SUFFIX = re.compile(r"^(.*)_face\d+$", re.IGNORECASE)
+
+_STEM_INDEX: dict[Path, dict[str, Path]] = {}
+
+
+def photo_for_stem(folder: Path | str, stem: str) -> Optional[Path]:
+    """The photo in ``folder`` (subfolders included) whose output stem is ``stem``, or None.
+
+    The stems are recomputed with :func:`output_stems` over the folder, exactly as the commands
+    named their outputs, and inverted - so every collision rule (``a_jpg``, ``a_face1_img``,
+    ``sub/a``...) agrees. An exact match wins; else a unique case-insensitive one.
+    """
+    folder = Path(folder)
+    key = folder.resolve()
+    index = _STEM_INDEX.get(key)
+    if index is None:
+        try:
+            paths = list_images(folder, recursive=True)
+        except FaceanonError:
+            paths = []
+        index = {s: p for p, s in output_stems(paths, folder).items()}
+        _STEM_INDEX.clear()
+        _STEM_INDEX[key] = index
+    hit = index.get(stem)
+    if hit is None:
+        folded = [p for s, p in index.items() if s.casefold() == stem.casefold()]
+        hit = folded[0] if len(folded) == 1 else None
+    return hit
 
 
 # ----------------------------------------------------------------------------------------------
