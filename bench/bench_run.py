@@ -66,7 +66,7 @@ def main() -> int:
     load_s = time.perf_counter() - t0
 
     photos = list_images(args.photos)
-    stages = ["load", "reconstruct", "segment", "anonymize", "render", "composite", "total"]
+    stages = ["load", "reconstruct", "extract_texture", "segment", "anonymize", "render", "composite", "total"]
     per_stage: dict[str, list[float]] = {s: [] for s in stages}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

@@ -367,19 +367,31 @@ def test_a_failure_never_removes_a_nested_images_outputs(tmp_path, photos_dir, h
 
 # -------------------------------------------------------------------------------- unexpected errors
 
-def _fail_second_render(monkeypatch, exc: BaseException) -> None:
-    import faceanon.stages.render as render
-
-    real = render.render_front
+def _fail_second(monkeypatch, module, name: str, exc: BaseException) -> None:
+    real = getattr(module, name)
     calls = [0]
 
     def flaky(*a, **k):
         calls[0] += 1
-        if calls[0] == 2:  # b2: face3d, seg and anon already written
+        if calls[0] == 2:  # b2: face3d, seg and anon already written or queued
             raise exc
         return real(*a, **k)
 
-    monkeypatch.setattr(render, "render_front", flaky)
+    monkeypatch.setattr(module, name, flaky)
+
+
+def _fail_second_render(monkeypatch, exc: BaseException) -> None:
+    """The render runs on the background writer thread in `run`: a failure there fails the image."""
+    import faceanon.stages.render as render
+
+    _fail_second(monkeypatch, render, "render_front", exc)
+
+
+def _interrupt_second_composite(monkeypatch) -> None:
+    """Ctrl-C arrives in the main thread (SIGINT): simulated in a main-thread stage of image b2."""
+    import faceanon.stages.composite as composite
+
+    _fail_second(monkeypatch, composite, "composite_image", KeyboardInterrupt())
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -403,7 +415,7 @@ def test_a_bug_on_one_image_costs_only_that_image(tmp_path, photos_dir, home_env
 def test_ctrl_c_removes_the_interrupted_image_and_a_rerun_resumes(tmp_path, photos_dir, home_env, monkeypatch):
     inp = write_faces(tmp_path / "in", photos_dir, FACES3)
     out = tmp_path / "out"
-    _fail_second_render(monkeypatch, KeyboardInterrupt())
+    _interrupt_second_composite(monkeypatch)
     r = cli("run", inp, out, *FAST)
     assert r.exit_code == 130, r.output
     assert error_lines(r.stderr) == ["error: interrupted"] and "Traceback" not in r.stderr

@@ -191,6 +191,8 @@ def _write_marker(prior: list, out: Path, stem: str, signature: dict, opts: RunO
             raise exc
     for p in stale:
         _out_op(p, lambda q: q.unlink(missing_ok=True))
+    secs = {k: v for k, v in report.seconds.items() if k != "total"}  # every stage has run by now
+    report.seconds = {**{k: round(v, 4) for k, v in secs.items()}, "total": round(sum(secs.values()), 4)}
     marker = {
         "version": __version__,
         "input_signature": signature,
@@ -294,13 +296,38 @@ def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
             pass
 
 
+def _extract_and_write(rgb: np.ndarray, fit, height: int, size: int, png: Path, obj: Path, secs: dict) -> None:
+    """Writer-thread task: bake the texture extracted from the photo and write it with its mesh."""
+    from faceanon.io.images import save_image_atomic
+    from faceanon.io.mesh import write_obj
+    from faceanon.stages.reconstruct import obj_vertices
+    from faceanon.stages.texture import bake_texture
+
+    t = time.perf_counter()
+    texture, _ = bake_texture(rgb, fit.vertices, fit.triangles, fit.uv, size)
+    secs["extract_texture"] = secs.get("extract_texture", 0.0) + time.perf_counter() - t
+    save_image_atomic(png, texture)
+    write_obj(obj, obj_vertices(fit, height), fit.uv, fit.triangles, texture_png_name=png.name)
+
+
+def _render_and_write(vertices, triangles, uv, texture, opts: "RunOptions", path: Path, secs: dict) -> None:
+    """Writer-thread task: the frontal render of one anonymized face, written as PNG."""
+    from faceanon.io.images import save_image_atomic
+    from faceanon.stages.render import render_front
+
+    t = time.perf_counter()
+    img = render_front(vertices, triangles, uv, texture, img_size=opts.img_size, margin=opts.render_margin,
+                       background=opts.background)
+    secs["render"] = secs.get("render", 0.0) + time.perf_counter() - t
+    save_image_atomic(path, img)
+
+
 def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import write_obj
     from faceanon.stages.anonymize import anonymize_face
     from faceanon.stages.composite import CompositeFace, composite_extension, composite_image, write_composite
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
-    from faceanon.stages.render import render_front
     from faceanon.stages.segment import SegmentFace, segment_image
 
     secs = report.seconds
@@ -315,9 +342,17 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     secs["load"] = time.perf_counter() - t
 
     t = stage("reconstruct")
+    # The extracted texture is only written, never used by the later stages: it is baked on the
+    # writer thread (as is the frontal render below), which balances the work over the 2 cores.
     recon = reconstruct_image(image, stem, models.detector, models.backend, tex_size=opts.recon_tex_size,
-                              max_faces=opts.max_faces or None)
-    write_reconstruction(recon, out / "face3d" / stem, vis=opts.vis, submit=writer.submit, paths=written)
+                              max_faces=opts.max_faces or None, extract_texture=False)
+    recon_dir = out / "face3d" / stem
+    write_reconstruction(recon, recon_dir, vis=opts.vis, submit=writer.submit, paths=written)
+    for f in recon.faces:
+        png = recon_dir / f"{f.name}_extractTex.png"
+        obj = recon_dir / f"{f.name}_extractTex.obj"
+        written += [png, obj, obj.with_suffix(".mtl")]
+        writer.submit(_extract_and_write, image.rgb, f.fit, image.height, opts.recon_tex_size, png, obj, secs)
     secs["reconstruct"] = time.perf_counter() - t
     report.faces = len(recon.faces)
     report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
@@ -350,14 +385,10 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
         anon_faces.append((f, a))
     secs["anonymize"] = time.perf_counter() - t
 
-    t = stage("render")
-    for f, a in anon_faces:
-        img = render_front(a.vertices, f.fit.triangles, f.fit.uv, a.texture, img_size=opts.img_size,
-                           margin=opts.render_margin, background=opts.background)
+    for f, a in anon_faces:  # rendered and written on the writer thread (see above)
         rp = out / "render" / Path(stem).parent / f"{f.name}_front.png"
         written.append(rp)
-        writer.submit(save_image_atomic, rp, img)
-    secs["render"] = time.perf_counter() - t
+        writer.submit(_render_and_write, a.vertices, f.fit.triangles, f.fit.uv, a.texture, opts, rp, secs)
 
     t = stage("composite")
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
@@ -371,10 +402,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     writer.submit(write_composite, cp, composite, original=image)
     secs["composite"] = time.perf_counter() - t
 
-    secs["total"] = sum(v for k, v in secs.items())
-    report.seconds = {k: round(v, 4) for k, v in secs.items()}
     report.outputs = [str(p.relative_to(out)) for p in written]
-    return report
+    return report  # report.seconds is completed by the writer tasks and finalized in _write_marker
 
 
 def write_report(out: Path, reports: list[ImageReport], opts: RunOptions, started: float) -> Path:

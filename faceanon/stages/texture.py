@@ -19,6 +19,7 @@ The bake is per texel, never per triangle in Python:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -59,12 +60,14 @@ def uv_to_pixels(uv: np.ndarray, size: int) -> np.ndarray:
 
 
 _LAYOUT_CACHE: dict[tuple, UVLayout] = {}
+_LAYOUT_LOCK = threading.Lock()  # `faceanon run` bakes on two threads
 
 
 def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool = True) -> UVLayout:
     """Rasterize the UV layout once per (uv, triangles, size); later calls hit a small cache."""
     key = (uv.shape, triangles.shape, size, symmetric, _digest(uv), _digest(triangles))
-    hit = _LAYOUT_CACHE.get(key)
+    with _LAYOUT_LOCK:
+        hit = _LAYOUT_CACHE.get(key)
     if hit is not None:
         return hit
     r = rasterize(uv_to_pixels(uv, size), np.ascontiguousarray(triangles, np.int32), size, size)
@@ -78,9 +81,10 @@ def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool 
         # only meaningful where both the texel and its mirror lie on the islands
         mirror = np.where(inside & inside[:, mirrored_cols], mirror, -1)
     layout = UVLayout(r.tri_id, r.bary, mirror)
-    if len(_LAYOUT_CACHE) > 4:
-        _LAYOUT_CACHE.pop(next(iter(_LAYOUT_CACHE)))
-    _LAYOUT_CACHE[key] = layout
+    with _LAYOUT_LOCK:
+        if len(_LAYOUT_CACHE) > 4:
+            _LAYOUT_CACHE.pop(next(iter(_LAYOUT_CACHE)))
+        _LAYOUT_CACHE[key] = layout
     return layout
 
 
