@@ -37,8 +37,7 @@ def load_models(store, model: Model, *, min_face_size: int, max_faces: int, thre
     """Load the detector and the reconstruction backend once (cached per process)."""
     from faceanon.models.loader import get_backend, get_detector
 
-    if threshold is None:  # each detector's own default
-        threshold = 0.7 if model is Model.ddfa_v3 else 0.5
+    # threshold None: the loader applies each detector's own default
     detector = get_detector(store, model=model.value, min_face_size=min_face_size, max_faces=max_faces or None,
                             threshold=threshold)
     backend = get_backend(store, model.value)

@@ -250,7 +250,7 @@ def run(
     if audit:
         from faceanon.cli.audit_cmd import audit_and_report
 
-        audit_code = audit_and_report(out, inp if inp.is_dir() else inp.parent, 0.6)
+        audit_code = audit_and_report(out, inp if inp.is_dir() else inp.parent)  # the audit's default threshold
         code = max(code, audit_code)
     raise typer.Exit(code)
 

@@ -22,7 +22,6 @@ V3_FILES = {
     "retinaface": "3ddfa_v3/retinaface_resnet50_2020-07-20_old_torch.pth",
     "similarity_lm3d": "3ddfa_v3/similarity_Lm3D_all.mat",
 }
-DEFAULT_THRESHOLD = 0.7  # the seed's RetinaFace score threshold
 
 
 class DDFAv3Detector(FaceDetector):

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from faceanon.io.images import IMAGE_EXTENSIONS
+from faceanon.stages.geometry import mask_window
 from faceanon.types import ImageRecord
 
 __all__ = [
@@ -217,10 +218,7 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
     must_fill = removed_any & ~covered_any
     if must_fill.any():
         # removed pixels no face covers: Telea-fill them from the pixels around them (never from themselves)
-        ys, xs = np.nonzero(must_fill.any(axis=1))[0], np.nonzero(must_fill.any(axis=0))[0]
-        pad = 8
-        y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
-        x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+        y0, y1, x0, x1 = mask_window(must_fill, 8)
         m = must_fill[y0:y1, x0:x1]
         filled = cv2.inpaint(np.ascontiguousarray(out[y0:y1, x0:x1]), m.astype(np.uint8) * 255, 3.0,
                              cv2.INPAINT_TELEA)

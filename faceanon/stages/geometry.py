@@ -105,3 +105,13 @@ def rotation_matrix(yaw_deg: float = 0.0, pitch_deg: float = 0.0, roll_deg: floa
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
     rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
     return rz @ ry @ rx
+
+
+def mask_window(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the bounding box of a non-empty (H, W) bool ``mask`` grown by ``pad`` px on
+    every side and clipped to the image, for work that only needs the neighbourhood of the mask."""
+    h, w = mask.shape
+    ys = np.nonzero(mask.any(axis=1))[0]
+    xs = np.nonzero(mask.any(axis=0))[0]
+    return (max(0, int(ys[0]) - pad), min(h, int(ys[-1]) + pad + 1),
+            max(0, int(xs[0]) - pad), min(w, int(xs[-1]) + pad + 1))

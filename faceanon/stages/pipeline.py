@@ -129,9 +129,6 @@ class PendingImage:
     commit: object  # Future of the marker write, queued after every output write of the image
     cleanup: Callable[[], None]
 
-    def done(self) -> bool:
-        return self.commit.done()
-
     def result(self) -> ImageReport:
         try:
             self.commit.result()
@@ -209,8 +206,8 @@ class BackgroundWriter:
     """Runs output writes on one background thread, in submission order.
 
     PNG/JPEG encoding, zlib and file I/O release the GIL, so an image's files are written while the
-    next stage computes. ``wait()`` re-raises the first write error; ``drain()`` waits and ignores
-    errors (used before cleaning up after a failure, so that no write lands after the cleanup).
+    next stage computes. Errors surface through the futures (the completion marker task checks
+    them); ``drain()`` only waits, so that no write lands after a cleanup.
     """
 
     _pool = None
@@ -231,21 +228,10 @@ class BackgroundWriter:
         """The futures of the writes submitted so far."""
         return list(self._futures)
 
-    def wait(self) -> None:
-        first = None
-        for fut in self._futures:
-            exc = fut.exception()
-            if exc is not None and first is None:
-                first = exc
-        self._futures.clear()
-        if first is not None:
-            raise first
-
     def drain(self) -> None:
-        try:
-            self.wait()
-        except BaseException:
-            pass
+        for fut in self._futures:
+            fut.exception()  # waits; the error itself is reported by the marker task
+        self._futures.clear()
 
 
 def previous_outputs(out: Path, stem: str) -> list[Path]:

@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from faceanon.stages.geometry import mask_window
 from faceanon.types import EYE_LABELS, LIP_LABELS
 
 __all__ = [
@@ -147,11 +148,7 @@ def removed_region(labels: np.ndarray, iod: float, *, keep_mouth: bool = False, 
     if radius <= 0 or not core.any():
         return core
     # crop to the core's bbox + radius: the distance transform is then O(face), not O(photo)
-    h, w = core.shape
-    ys, xs = np.nonzero(core.any(axis=1))[0], np.nonzero(core.any(axis=0))[0]
-    pad = int(np.ceil(radius)) + 1
-    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
-    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+    y0, y1, x0, x1 = mask_window(core, int(np.ceil(radius)) + 1)
     out = np.zeros_like(core)
     out[y0:y1, x0:x1] = _distance_to(core[y0:y1, x0:x1]) <= radius
     return out
@@ -162,11 +159,7 @@ def feather_alpha(removed: np.ndarray, feather_px: float) -> np.ndarray:
     alpha = np.full(removed.shape, 255, np.uint8)
     if not removed.any():
         return alpha
-    h, w = removed.shape
-    ys, xs = np.nonzero(removed.any(axis=1))[0], np.nonzero(removed.any(axis=0))[0]
-    pad = int(np.ceil(feather_px)) + 2
-    y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
-    x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+    y0, y1, x0, x1 = mask_window(removed, int(np.ceil(feather_px)) + 2)
     d = _distance_to(removed[y0:y1, x0:x1])
     t = np.clip(d * np.float32(1.0 / (float(feather_px) + 1.0)), 0.0, 1.0)
     s = t * t * (np.float32(3.0) - np.float32(2.0) * t)
@@ -227,10 +220,7 @@ def segment_image(
     out[:, :, 3] = feather_alpha(removed, feather_px)
     if removed.any():
         # Telea only reads pixels near the region: inpaint a padded crop of it.
-        ys, xs = np.nonzero(removed.any(axis=1))[0], np.nonzero(removed.any(axis=0))[0]
-        pad = radius + 2
-        y0, y1 = max(0, ys[0] - pad), min(h, ys[-1] + pad + 1)
-        x0, x1 = max(0, xs[0] - pad), min(w, xs[-1] + pad + 1)
+        y0, y1, x0, x1 = mask_window(removed, radius + 2)
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
         sel = removed[y0:y1, x0:x1]
         filled = _inpaint(crop, sel, max_iod)
