@@ -7,7 +7,7 @@ from setuptools import Extension, setup
 extensions = [
     Extension(
         "faceanon._ext._raster",
-        sources=["faceanon/_ext/_raster.pyx", "faceanon/_ext/raster_core.cpp"],
+        sources=["faceanon/_ext/_raster.pyx", "faceanon/_ext/raster_core.cpp", "faceanon/_ext/texel_core.cpp"],
         include_dirs=[np.get_include(), "faceanon/_ext"],
         language="c++",
         extra_compile_args=["-O3", "-std=c++17", "-ffp-contract=off"],

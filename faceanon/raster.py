@@ -181,3 +181,40 @@ def interpolate(r: RasterResult, attrs: np.ndarray, *, threads: int | None = Non
         num_threads,
     )
     return out[..., 0] if attrs.ndim == 1 else out
+
+
+def resolve_supersampled(r: RasterResult, k: int, attrs: np.ndarray, *,
+                         threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Anti-aliasing resolve of a raster drawn at ``k`` times the wanted size.
+
+    r: a :func:`rasterize` result of (h*k, w*k); attrs: (N, C) per-vertex attributes.
+    Returns ``(alpha, mean)``: alpha (h, w) float32 = covered fraction of each pixel's k x k
+    samples; mean (h, w, C) float32 = mean of the interpolated attributes over the covered samples
+    (0 where none is covered). Equals ``interpolate`` followed by k x k block means, in one pass.
+    """
+    if not isinstance(r, RasterResult):
+        raise ValueError(f"r must be a RasterResult from rasterize(), got {type(r).__name__}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if r.tri_id.shape[0] % k or r.tri_id.shape[1] % k:
+        raise ValueError(f"the raster's size {r.tri_id.shape} is not a multiple of k={k}")
+    a = np.asarray(attrs)
+    if a.ndim != 2 or a.shape[0] != r.num_vertices:
+        raise ValueError(f"attrs must have shape ({r.num_vertices}, C), got {a.shape}")
+    return _raster.resolve_supersampled(
+        np.ascontiguousarray(r.tri_id, dtype=np.int32), np.ascontiguousarray(r.bary, dtype=np.float32),
+        int(k), np.ascontiguousarray(r.triangles, dtype=np.int32), np.ascontiguousarray(a, dtype=np.float64),
+        _check_threads(threads))
+
+
+def format_rows(values: np.ndarray, precision: int, prefix: str) -> str:
+    """``"".join(f"{prefix} {v0:.{p}f} {v1:.{p}f} ...\\n" for each row)`` in C++ (~10x faster).
+
+    values: (N, C) finite numbers. The digits are exactly those of Python's ``%.{p}f``.
+    """
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"values must be 2-D, got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError("values must be finite")
+    return _raster.format_rows(v, int(precision), prefix.encode("ascii")).decode("ascii")

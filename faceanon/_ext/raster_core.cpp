@@ -33,6 +33,7 @@
 #endif
 
 #include "raster_core.hpp"
+#include "threads.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -45,8 +46,10 @@ namespace faceanon {
 namespace raster {
 namespace {
 
+using detail::clamp_threads;
+using detail::run_threads;
+
 constexpr int64_t kBlockRows = 16;
-constexpr int kMaxThreads = 64;
 // |snapped coordinate| bound of the int64 fast path (2^21 px).
 constexpr int64_t kSmallCoord = int64_t(1) << 29;
 
@@ -223,29 +226,6 @@ void raster_worker(const Job& job, int thread) {
             // Without a 128-bit integer type, triangles with a vertex beyond 2^21 px are skipped.
         }
     }
-}
-
-// Run fn(0..n-1) on n threads (fn(0) on the caller); threads that fail to start run on the
-// caller afterwards, so the work always completes.
-template <typename Fn>
-void run_threads(int n, const Fn& fn) {
-    std::vector<std::thread> pool;
-    std::vector<int> leftover;
-    for (int t = 1; t < n; ++t) {
-        try {
-            pool.emplace_back(fn, t);
-        } catch (...) {
-            leftover.push_back(t);
-        }
-    }
-    fn(0);
-    for (int t : leftover) fn(t);
-    for (auto& th : pool) th.join();
-}
-
-int clamp_threads(int requested, int auto_value) {
-    int n = requested > 0 ? requested : auto_value;
-    return std::max(1, std::min(n, kMaxThreads));
 }
 
 }  // namespace
