@@ -191,3 +191,29 @@ def test_too_large_internal_image_is_refused():
     v, t, uv, tex = _asymmetric_mesh()
     with pytest.raises(UsageError, match="supersample"):
         render_front(v, t, uv, tex, img_size=8192, supersample=4)
+
+
+def test_the_raster_cache_never_mixes_meshes_or_texture_sizes():
+    """The render caches its raster by content (the default --alpha 1 renders one geometry per
+    batch): a render after other meshes / texture sizes equals a render from an empty cache."""
+    import faceanon.stages.render as R
+
+    v, t, uv, tex = _asymmetric_mesh()
+    moved = v.copy()
+    moved[:3, 0] -= 0.4  # a different mesh, same topology
+    big_tex = np.repeat(np.repeat(tex, 4, axis=0), 4, axis=1)
+    R._COVERAGE_CACHE.clear()
+    fresh = {name: render_front(m, t, uv, x, img_size=96) for name, m, x in
+             [("a", v, tex), ("b", moved, tex), ("c", v, big_tex)]}
+    assert not np.array_equal(fresh["a"], fresh["b"])
+    for name, m, x in [("b", moved, tex), ("a", v, tex), ("c", v, big_tex), ("a", v, tex)]:
+        if name == "c":
+            R._COVERAGE_CACHE.clear()
+        np.testing.assert_array_equal(render_front(m, t, uv, x, img_size=96), fresh[name])
+    # a texture of other colours on the cached geometry: the colours follow the texture
+    green = np.zeros_like(tex)
+    green[..., 1] = 200
+    img = render_front(v, t, uv, green, img_size=96)
+    np.testing.assert_array_equal(img[..., 3], fresh["a"][..., 3])
+    assert (img[img[..., 3] == 255][:, :3] == [0, 200, 0]).all()
+    assert len(R._COVERAGE_CACHE) <= 2

@@ -21,6 +21,8 @@ Colours are the texture's (no lighting, as the seed's ambient-only shading).
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -92,30 +94,75 @@ def _check_inputs(vertices, triangles, uv, texture):
     return tex[:, :, :3]
 
 
+@dataclass(frozen=True)
+class _Coverage:
+    """What a builtin render needs besides the texture: per output pixel, the covered fraction of
+    its samples (``alpha`` float32 and ``alpha8`` uint8), the mean texel coordinate of the covered
+    samples (``texel`` (S, S, 2) float32, a cv2.remap map) and ``covered`` (uint8 0/1)."""
+
+    alpha: np.ndarray
+    alpha8: np.ndarray
+    texel: np.ndarray
+    covered: np.ndarray
+
+
+_COVERAGE_CACHE: dict[tuple, _Coverage] = {}
+_COVERAGE_LOCK = threading.Lock()
+
+
+def _sha1(a: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: tuple[int, int], size: int,
+              k: int) -> _Coverage:
+    """The supersampled raster of the mesh, resolved to ``size`` (cached by content).
+
+    With the default ``--alpha 1`` every anonymized face IS the mean face in the canonical pose, so
+    in a batch every render has the same geometry and only the texture differs: the raster and its
+    resolve are computed once (the key is a SHA-1 of the projected vertices, triangles and UVs, so
+    a different mesh can never reuse another's raster).
+    """
+    from faceanon.raster import rasterize, resolve_supersampled
+
+    key = (size, k, tuple(tex_shape), _sha1(px), _sha1(triangles), _sha1(uv))
+    with _COVERAGE_LOCK:
+        hit = _COVERAGE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    th, tw = tex_shape
+    r = rasterize(px, triangles, size * k, size * k)
+    # UV -> texel coordinates of the texture (row 0 = v 1) is linear, so it commutes with the mean
+    attrs = np.empty((len(uv), 2), np.float64)
+    attrs[:, 0] = uv[:, 0] * (tw - 1)
+    attrs[:, 1] = (th - 1) - uv[:, 1] * (th - 1)
+    # one C++ pass: each output pixel's covered fraction of its k x k samples and the mean texel
+    # coordinate of the covered ones (= interpolate, then k x k block means, then divide)
+    alpha, texel = resolve_supersampled(r, k, attrs)
+    alpha8 = np.rint(alpha * np.float32(255.0)).astype(np.uint8)
+    cov = _Coverage(alpha, alpha8, texel, (alpha > 0).view(np.uint8))
+    for arr in (cov.alpha, cov.alpha8, cov.texel, cov.covered):
+        arr.setflags(write=False)
+    with _COVERAGE_LOCK:
+        while len(_COVERAGE_CACHE) >= 2:
+            _COVERAGE_CACHE.pop(next(iter(_COVERAGE_CACHE)))
+        _COVERAGE_CACHE[key] = cov
+    return cov
+
+
 def _render_builtin_aa(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, texture: np.ndarray, size: int,
-                       k: int) -> tuple[np.ndarray, np.ndarray]:
+                       k: int) -> tuple[np.ndarray, _Coverage]:
     """Anti-aliased render at ``size`` from a ``k``-times supersampled raster.
 
     Only coverage and UVs are supersampled: each output pixel's alpha is the covered fraction of its
     k x k samples and its UV the mean UV of the covered samples; the texture is then sampled ONCE per
-    output pixel (bilinear). Returns (straight colour (S,S,3) uint8, 0 where empty; alpha (S,S) float32
-    in [0,1]).
+    output pixel (bilinear). Returns (straight colour (S,S,3) uint8, 0 where empty; the coverage).
     This is 3-4x cheaper than texturing every sample, with the same silhouette anti-aliasing.
     """
-    from faceanon.raster import rasterize, resolve_supersampled
-
-    r = rasterize(px, triangles, size * k, size * k)
-    # one C++ pass: each output pixel's covered fraction of its k x k samples and the mean UV of
-    # the covered ones (= interpolate, then k x k block means, then divide)
-    alpha, uvmean = resolve_supersampled(r, k, uv)
-    counts = alpha
-    th, tw = texture.shape[:2]
-    mx = np.ascontiguousarray(uvmean[..., 0] * np.float32(tw - 1))
-    my = np.ascontiguousarray(np.float32(th - 1) - uvmean[..., 1] * np.float32(th - 1))
-    colour = cv2.remap(np.ascontiguousarray(texture), mx, my, interpolation=cv2.INTER_LINEAR,
+    cov = _coverage(px, triangles, uv, texture.shape[:2], size, k)
+    colour = cv2.remap(np.ascontiguousarray(texture), cov.texel, None, interpolation=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
-    colour[counts == 0] = 0
-    return colour, alpha
+    return cv2.copyTo(colour, cov.covered), cov  # zero where no sample is covered
 
 
 def check_pytorch3d() -> None:
@@ -210,12 +257,11 @@ def render_front(
     S = img_size * supersample
     cam = front_camera(vertices, S, margin)
     if renderer == "builtin":
-        colour, alpha = _render_builtin_aa(cam.project(vertices), tris, uvf, texture, img_size, supersample)
-        alpha8 = np.rint(alpha * np.float32(255.0)).astype(np.uint8)
+        colour, cov = _render_builtin_aa(cam.project(vertices), tris, uvf, texture, img_size, supersample)
         if background == "white":  # composite on white: c*a + 255*(1-a)
-            a = alpha[..., None]
+            a = cov.alpha[..., None]
             return np.clip(np.rint(colour * a + np.float32(255.0) * (np.float32(1.0) - a)), 0, 255).astype(np.uint8)
-        return np.dstack([colour, alpha8])
+        return cv2.merge([colour, cov.alpha8])
     else:
         colour, cover = _render_pytorch3d(vertices, cam, tris, uvf, texture)
         # area-average k x k blocks (INTER_AREA is an exact block mean for an integer factor) of the
