@@ -12,8 +12,12 @@ Rows (median and min wall time over --runs calls, after one warm-up call, which 
 layout cache as in a batch):
 
 * ``anonymize_face`` at --tex-size: Umeyama + morph + visibility-aware bake (the whole stage);
-* ``bake_texture`` at --tex-size: the bake alone;
-* ``render_front`` at --img-size (supersample 2, transparent): the frontal render.
+* ``bake_texture`` at --tex-size: the bake alone, adaptive (the default: baked at the size the
+  face's photo resolution needs, then resampled) and at full size (``adaptive=False``, what a
+  face large in its photo costs);
+* ``render_front`` at --img-size (supersample 2, transparent): the frontal render of a new
+  geometry (raster cache emptied) and of a geometry seen before (every render of an --alpha 1
+  batch after the first).
 
 Prints a markdown table.
 """
@@ -99,9 +103,22 @@ def main(argv=None) -> int:
     a = anonymize_face(obj, tri, uv, img_v[:, :2], photo, mean, tex_size=t)
     rows.append((f"anonymize_face (tex {t}²)", *_time(
         lambda: anonymize_face(obj, tri, uv, img_v[:, :2], photo, mean, tex_size=t), args.runs)))
-    rows.append((f"bake_texture (tex {t}²)", *_time(lambda: bake_texture(photo, img_v, tri, uv, t), args.runs)))
+    from faceanon.stages.texture import working_size
+
+    work = working_size(img_v, tri, uv, t)
+    rows.append((f"bake_texture (tex {t}², adaptive: baked at {work}² and resampled)",
+                 *_time(lambda: bake_texture(photo, img_v, tri, uv, t), args.runs)))
+    rows.append((f"bake_texture (tex {t}², adaptive=False: baked at {t}²)",
+                 *_time(lambda: bake_texture(photo, img_v, tri, uv, t, adaptive=False), args.runs)))
     S = args.img_size
-    rows.append((f"render_front ({S}², supersample 2)", *_time(
+    from faceanon.stages import render as render_mod
+
+    def render_uncached():
+        render_mod._COVERAGE_CACHE.clear()
+        return render_front(a.vertices, tri, uv, a.texture, img_size=S)
+
+    rows.append((f"render_front ({S}², supersample 2), new geometry", *_time(render_uncached, args.runs)))
+    rows.append((f"render_front ({S}², supersample 2), geometry seen before (--alpha 1 batch)", *_time(
         lambda: render_front(a.vertices, tri, uv, a.texture, img_size=S), args.runs)))
 
     print(f"mesh: lite BFM mean, {len(mean):,} vertices / {len(tri):,} triangles; photo {W}x{H}; "

@@ -16,7 +16,7 @@ import pytest
 
 from faceanon._ext import _raster
 from faceanon.raster import RasterResult, format_rows, interpolate, rasterize, resolve_supersampled
-from faceanon.stages.texture import bake_texture, resize_texture, uv_layout, working_size
+from faceanon.stages.texture import bake_texture, resize_texture, uv_layout, uv_to_pixels, working_size
 from test_anonymize_helpers import draw_photo, grid_mesh, merge, to_image
 
 
@@ -63,7 +63,8 @@ def test_bake_sample_matches_the_numpy_opencv_chain(seed, with_valid):
     if with_valid:
         valid = np.ones((h, w), np.uint8)
         valid[30:60, 20:70] = 0
-    got_rgb, got_vis = _raster.bake_sample(layout.tri_id, layout.bary, t, img_v, front, zwin, wx0, wy0,
+    uvpx = np.ascontiguousarray(uv_to_pixels(uv, 256)[:, :2])
+    got_rgb, got_vis = _raster.bake_sample(layout.tri_id, uvpx, t, img_v, front, zwin, wx0, wy0,
                                            2.0, photo, valid)
     ref_rgb, ref_vis = _reference_sample(layout, t, img_v, front, zwin, wx0, wy0, 2.0, photo, valid)
     inside = layout.inside
@@ -78,26 +79,41 @@ def test_bake_sample_matches_the_numpy_opencv_chain(seed, with_valid):
 
 def test_bake_sample_rejects_and_skips_what_it_cannot_use():
     tri_id = np.array([[0, -1], [5, 0]], np.int32)  # 5: no such triangle
-    bary = np.full((2, 2, 3), 1 / 3, np.float32)
+    uvpx = np.array([[0, 0], [3, 0], [0, 3]], np.float32)  # texel (col, row) -> photo (4 + col/3, 4 + row/3)
     tris = np.array([[0, 1, 2]], np.int32)
     verts = np.array([[4, 4, 1], [5, 4, 1], [4, 5, 1]], np.float32)
     photo = np.full((8, 8, 3), 200, np.uint8)
     zwin = np.full((8, 8), 1.0, np.float32)
-    rgb, vis = _raster.bake_sample(tri_id, bary, tris, verts, np.ones(1, np.uint8), zwin, 0, 0, 0.5, photo, None)
+    one = np.ones(1, np.uint8)
+    rgb, vis = _raster.bake_sample(tri_id, uvpx, tris, verts, one, zwin, 0, 0, 0.5, photo, None)
     assert vis.tolist() == [[True, False], [False, True]]
     assert rgb[0, 0].tolist() == [200, 200, 200] and rgb[1, 0].tolist() == [0, 0, 0]
     # a non-finite vertex: no colour, not visible; behind the z-buffer: coloured, not visible
     bad = verts.copy()
     bad[1, 0] = np.nan
-    rgb, vis = _raster.bake_sample(tri_id, bary, tris, bad, np.ones(1, np.uint8), zwin, 0, 0, 0.5, photo, None)
+    rgb, vis = _raster.bake_sample(tri_id, uvpx, tris, bad, one, zwin, 0, 0, 0.5, photo, None)
     assert not vis.any() and (rgb == 0).all()
-    rgb, vis = _raster.bake_sample(tri_id, bary, tris, verts, np.ones(1, np.uint8), zwin + 5, 0, 0, 0.5, photo, None)
+    rgb, vis = _raster.bake_sample(tri_id, uvpx, tris, verts, one, zwin + 5, 0, 0, 0.5, photo, None)
     assert not vis.any() and rgb[0, 0].tolist() == [200, 200, 200]
+    # a degenerate UV triangle owns no texel
+    flat = np.array([[0, 0], [3, 0], [6, 0]], np.float32)
+    rgb, vis = _raster.bake_sample(tri_id, flat, tris, verts, one, zwin, 0, 0, 0.5, photo, None)
+    assert not vis.any() and (rgb == 0).all()
+    # the position follows the affine map: a photo with a gradient gives the texel's position back
+    grad = np.zeros((8, 8, 3), np.uint8)
+    grad[..., 0] = np.arange(8, dtype=np.uint8)[None, :] * 30  # red = 30 x column
+    grad[..., 1] = np.arange(8, dtype=np.uint8)[:, None] * 30  # green = 30 x row
+    tid = np.zeros((4, 4), np.int32)
+    rgb, _ = _raster.bake_sample(tid, uvpx, tris, verts, one, zwin, 0, 0, 0.5, grad, None)
+    cols, rows = np.meshgrid(np.arange(4), np.arange(4))
+    np.testing.assert_allclose(rgb[..., 0], np.rint(30 * (4 + cols / 3)), atol=1)
+    np.testing.assert_allclose(rgb[..., 1], np.rint(30 * (4 + rows / 3)), atol=1)
     with pytest.raises(ValueError, match="front"):
-        _raster.bake_sample(tri_id, bary, tris, verts, np.ones(2, np.uint8), zwin, 0, 0, 0.5, photo, None)
+        _raster.bake_sample(tri_id, uvpx, tris, verts, np.ones(2, np.uint8), zwin, 0, 0, 0.5, photo, None)
     with pytest.raises(ValueError, match="valid"):
-        _raster.bake_sample(tri_id, bary, tris, verts, np.ones(1, np.uint8), zwin, 0, 0, 0.5, photo,
-                            np.ones((3, 3), np.uint8))
+        _raster.bake_sample(tri_id, uvpx, tris, verts, one, zwin, 0, 0, 0.5, photo, np.ones((3, 3), np.uint8))
+    with pytest.raises(ValueError, match="uvpx"):
+        _raster.bake_sample(tri_id, uvpx[:2], tris, verts, one, zwin, 0, 0, 0.5, photo, None)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])

@@ -99,12 +99,12 @@ def interpolate(const int32_t[:, ::1] tri_id not None, const float[:, :, ::1] ba
 
 cdef extern from "texel_core.hpp" namespace "faceanon::texel" nogil:
     void c_bake_sample "faceanon::texel::bake_sample"(
-        const int32_t* tri_id, const float* bary, int64_t num_texels,
+        const int32_t* tri_id, int64_t rows, int64_t cols, const float* uvpx,
         const int32_t* triangles, int64_t num_triangles, const float* vertices,
         int64_t num_vertices, const uint8_t* front, const float* zbuf, int64_t zh,
         int64_t zw, int64_t zx0, int64_t zy0, float tol, const uint8_t* image, int64_t ih,
         int64_t iw, const uint8_t* valid, int num_threads, uint8_t* out_rgb,
-        uint8_t* out_visible) noexcept
+        uint8_t* out_visible) except +
     void c_resolve_supersampled "faceanon::texel::resolve_supersampled"(
         const int32_t* tri_id, const float* bary, int64_t h, int64_t w, int64_t k,
         const int32_t* triangles, int64_t num_triangles, const double* attrs,
@@ -114,15 +114,15 @@ cdef extern from "texel_core.hpp" namespace "faceanon::texel" nogil:
         const double* values, int64_t rows, int64_t cols, int precision, const string& prefix) except +
 
 
-def bake_sample(const int32_t[:, ::1] tri_id not None, const float[:, :, ::1] bary not None,
+def bake_sample(const int32_t[:, ::1] tri_id not None, const float[:, ::1] uvpx not None,
                 const int32_t[:, ::1] triangles not None, const float[:, ::1] vertices not None,
                 const uint8_t[::1] front not None, const float[:, ::1] zbuf not None,
                 int64_t zx0, int64_t zy0, float tol, const uint8_t[:, :, ::1] image not None,
                 const uint8_t[:, ::1] valid, int num_threads=0):
     """Return (rgb (T, T, 3) uint8, visible (T, T) bool) - see texel_core.hpp."""
     cdef int64_t th = tri_id.shape[0], tw = tri_id.shape[1]
-    if bary.shape[0] != th or bary.shape[1] != tw or bary.shape[2] != 3:
-        raise ValueError("bary must have shape (T, T, 3) matching tri_id")
+    if uvpx.shape[1] != 2 or uvpx.shape[0] != vertices.shape[0]:
+        raise ValueError("uvpx must be (N, 2) with one row per vertex")
     if triangles.shape[1] != 3 or vertices.shape[1] != 3 or image.shape[2] != 3:
         raise ValueError("triangles, vertices and image must have 3 columns/channels")
     if front.shape[0] != triangles.shape[0]:
@@ -137,6 +137,7 @@ def bake_sample(const int32_t[:, ::1] tri_id not None, const float[:, :, ::1] ba
         return rgb, visible
     cdef uint8_t[:, :, ::1] rgb_v = rgb
     cdef uint8_t[:, ::1] vis_v = visible.view(np.uint8)
+    cdef const float* uptr = &uvpx[0, 0] if uvpx.shape[0] > 0 else NULL
     cdef const int32_t* tptr = &triangles[0, 0] if triangles.shape[0] > 0 else NULL
     cdef const float* vptr = &vertices[0, 0] if vertices.shape[0] > 0 else NULL
     cdef const uint8_t* fptr = &front[0] if front.shape[0] > 0 else NULL
@@ -147,7 +148,7 @@ def bake_sample(const int32_t[:, ::1] tri_id not None, const float[:, :, ::1] ba
     cdef int64_t nt = triangles.shape[0], nv = vertices.shape[0]
     cdef int64_t ih = image.shape[0], iw = image.shape[1]
     with nogil:
-        c_bake_sample(&tri_id[0, 0], &bary[0, 0, 0], th * tw, tptr, nt, vptr, nv, fptr, zptr, zh, zw,
+        c_bake_sample(&tri_id[0, 0], th, tw, uptr, tptr, nt, vptr, nv, fptr, zptr, zh, zw,
                       zx0, zy0, tol, &image[0, 0, 0], ih, iw, vldptr, num_threads, &rgb_v[0, 0, 0],
                       &vis_v[0, 0])
     return rgb, visible

@@ -359,12 +359,13 @@ def _bake(image_rgb, vertices, triangles, uv, size, valid, symmetric_fill):
     zr = float(np.ptp(verts[:, 2])) if len(verts) else 1.0
     tol = max(0.02 * zr, 1.0)
     vmask = None if valid is None else np.ascontiguousarray(np.asarray(valid) > 0).view(np.uint8)
-    # One C++ pass per texel (texel_core.cpp): position in the photo by the barycentric blend of
-    # the vertex positions; visible = front-facing triangle, the texel's rounded pixel covered by
+    # One C++ pass per texel (texel_core.cpp): position in the photo by each triangle's affine
+    # texel -> photo map (= the barycentric blend of the vertex positions); visible = front-facing triangle, the texel's rounded pixel covered by
     # the mesh (not background at the silhouette, not outside the photo) with the texel's depth
     # not behind the photo's z-buffer there, and allowed by ``valid``; the colour is a bilinear
     # sample of the photo (only the visible texels' colours are kept below).
-    sampled, vis_map = _raster.bake_sample(layout.tri_id, layout.bary, tris, verts, front, window_depth,
+    uvpx = np.ascontiguousarray(uv_to_pixels(np.asarray(uv, np.float32), size)[:, :2])
+    sampled, vis_map = _raster.bake_sample(layout.tri_id, uvpx, tris, verts, front, window_depth,
                                            wx0, wy0, tol, np.ascontiguousarray(image_rgb), vmask)
     source = vis_map.view(np.uint8).copy()
     known = vis_map
