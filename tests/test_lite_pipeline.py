@@ -94,6 +94,33 @@ def test_two_faces_side_by_side_and_filters(detector, photos_dir, mirror_dir):
     onnx = mirror_dir / "detectors/centerface.onnx"
     assert len(CenterFace(onnx, max_faces=1).detect(canvas)) == 1
     assert CenterFace(onnx, min_face_size=10_000).detect(canvas) == []
+    # the faces the size filter drops are reported, with their sizes
+    big_only = CenterFace(onnx, min_face_size=(dets[0].size + dets[1].size) / 2)
+    kept, small = big_only.detect_with_rejected(canvas)
+    assert len(kept) == 1 and len(small) == 1 and small[0].size < kept[0].size
+    kept, small = CenterFace(onnx, min_face_size=10_000).detect_with_rejected(canvas)
+    assert kept == [] and sorted(d.size for d in small) == sorted(d.size for d in dets)
+    kept, small = CenterFace(onnx, max_faces=1).detect_with_rejected(canvas)
+    assert len(kept) == 1 and small == []  # max_faces drops are not "too small"
+
+
+def test_no_face_message_says_when_faces_were_only_too_small(detector, photos_dir, mirror_dir):
+    from faceanon.errors import NoFaceError
+    from faceanon.stages.reconstruct import fit_faces
+    from faceanon.types import ImageRecord
+
+    rgb = read_rgb(photos_dir / "alison1.jpg")
+    size = detector.detect(rgb)[0].size
+    image = ImageRecord(path=photos_dir / "alison1.jpg", rgb=rgb)
+    strict = CenterFace(mirror_dir / "detectors/centerface.onnx", min_face_size=size + 50)
+    with pytest.raises(NoFaceError) as ei:
+        fit_faces(image, strict, backend=None)
+    assert f"1 face smaller than --min-face-size {size + 50:g} px ignored (largest {size:.0f} px)" in ei.value.message
+    assert f"--min-face-size {int(size) - 1}" in ei.value.hint
+    grey = ImageRecord(path=photos_dir / "grey.png", rgb=np.full((300, 300, 3), 128, np.uint8))
+    with pytest.raises(NoFaceError) as ei:
+        fit_faces(grey, strict, backend=None)
+    assert ei.value.message == "no face found" and "smaller" not in ei.value.hint
 
 
 def test_flat_grey_image_has_no_face(detector):

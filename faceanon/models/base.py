@@ -50,6 +50,11 @@ class FaceDetector(ABC):
         when there is none.
         """
 
+    def detect_with_rejected(self, rgb: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        """:meth:`detect`, plus the faces its minimum-size filter dropped (so "no face found" can
+        say that a face was seen but was too small). Detectors without a size filter: ``[]``."""
+        return self.detect(rgb), []
+
 
 class ReconstructionBackend(ABC):
     """Fits a 3D face model to one detected face."""

@@ -185,6 +185,10 @@ class CenterFace(FaceDetector):
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Detect all faces. rgb: (H, W, 3) uint8 RGB. Returns detections, highest score first."""
+        return self.detect_with_rejected(rgb)[0]
+
+    def detect_with_rejected(self, rgb: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        """(:meth:`detect`'s faces, the faces dropped for being smaller than ``min_face_size``)."""
         rgb = as_rgb_uint8(rgb)
         h, w = rgb.shape[:2]
         small = rgb
@@ -200,6 +204,7 @@ class CenterFace(FaceDetector):
         lm[:, 1::2] *= fy
         order = np.argsort(-boxes[:, 4], kind="stable")
         out: list[Detection] = []
+        too_small: list[Detection] = []
         for i in order:
             det = Detection(
                 box=boxes[i, :4].astype(np.float32),
@@ -207,8 +212,8 @@ class CenterFace(FaceDetector):
                 landmarks5=lm[i].reshape(5, 2).astype(np.float32),
             )
             if det.size < self.min_face_size:
+                too_small.append(det)
                 continue
-            out.append(det)
-            if self.max_faces is not None and len(out) >= self.max_faces:
-                break
-        return out
+            if self.max_faces is None or len(out) < self.max_faces:
+                out.append(det)
+        return out, too_small

@@ -33,9 +33,13 @@ class DDFAv3Detector(FaceDetector):
         self.max_faces = max_faces
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
-        dets = [d for d in self.model.detect(as_rgb_uint8(rgb)) if d.size >= self.min_face_size]
+        return self.detect_with_rejected(rgb)[0]
+
+    def detect_with_rejected(self, rgb: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+        found = self.model.detect(as_rgb_uint8(rgb))
+        dets = [d for d in found if d.size >= self.min_face_size]
         dets.sort(key=lambda d: -d.score)
-        return dets[: self.max_faces] if self.max_faces else dets
+        return (dets[: self.max_faces] if self.max_faces else dets), [d for d in found if d.size < self.min_face_size]
 
 
 class DDFAv3Backend(ReconstructionBackend):

@@ -63,17 +63,30 @@ class ImageResult:
     faces: list[FaceResult] = field(default_factory=list)
 
 
+def no_face_error(too_small: list, min_face_size: float) -> NoFaceError:
+    """The one-line "no face found" error, saying when faces were seen but were below the size filter."""
+    if too_small:
+        largest = max(d.size for d in too_small)
+        n = len(too_small)
+        return NoFaceError(
+            f"no face found: {n} face{'s' if n > 1 else ''} smaller than --min-face-size {min_face_size:g} px "
+            f"ignored (largest {largest:.0f} px)",
+            f"to process {'them' if n > 1 else 'it'}, lower the limit, e.g. --min-face-size {max(0, int(largest) - 1)} "
+            "(tiny faces fit less accurately)",
+        )
+    return NoFaceError("no face found", "the detector found no face; try a lower --threshold")
+
+
 def fit_faces(image: ImageRecord, detector, backend, *, max_faces: int | None = None) -> list[FaceFit]:
     """Detect every face and fit each one; raises NoFaceError when there is none."""
-    detections = detector.detect(image.rgb)
+    if hasattr(detector, "detect_with_rejected"):
+        detections, too_small = detector.detect_with_rejected(image.rgb)
+    else:  # any object with a detect() method
+        detections, too_small = detector.detect(image.rgb), []
     if max_faces is not None and max_faces > 0:
         detections = detections[:max_faces]
     if not detections:
-        raise NoFaceError(
-            "no face found",
-            "the detector found no face of at least --min-face-size px; try a lower --min-face-size or "
-            "--threshold",
-        )
+        raise no_face_error(too_small, getattr(detector, "min_face_size", 0.0))
     return [backend.fit(image.rgb, det) for det in detections]
 
 
