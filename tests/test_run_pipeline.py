@@ -138,12 +138,13 @@ def test_ground_truth_eyes_hold_no_original_pixels(run_out, photos_dir):
 
 def test_second_run_skips_everything(run_out, photos_dir):
     out, _ = run_out
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "report.json"}
+    ignore = ("report.json", ".faceanon.lock")  # the run lock is re-opened by every run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name not in ignore}
     second = _run(photos_dir, out)
     assert second.exit_code == 0, second.output
     report = json.loads((out / "report.json").read_text())
     assert {i["status"] for i in report["images"]} == {"skipped"}
-    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "report.json"}
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name not in ignore}
     assert before == after
 
 
@@ -196,3 +197,34 @@ def test_a_redo_with_other_options_removes_outputs_the_new_set_lacks(run_out, ph
     assert not (out / "anonymized" / "kim3.png").exists()
     marker = json.loads((out / ".done" / "kim3.json").read_text())
     assert "anonymized/kim3.jpg" in marker["report"]["outputs"]
+
+
+def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(run_out, photos_dir, tmp_path):
+    """Two runs on one OUT would interleave their files and delete each other's temporary files:
+    while a run holds OUT's lock (here: another process), a second run stops at once, writing nothing."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom faceanon.io.atomic import out_lock\n"
+         f"with out_lock({str(out)!r}):\n    print('locked', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).resolve().parents[1]))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        r = _run(photos_dir, out)
+        assert r.exit_code == 1
+        assert f"another faceanon run is writing to {out}" in " ".join(r.output.split())
+        assert sorted(p.name for p in out.iterdir()) == [".faceanon.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died (as with kill -9): the OS released its lock, the folder is usable again
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(photos_dir / "kim3.jpg", one / "kim3.jpg")
+    r = _run(one, out, "--tex-size", "256", "--img-size", "128")
+    assert r.exit_code == 0, r.output
+    assert (out / "anonymized" / "kim3.jpg").is_file()

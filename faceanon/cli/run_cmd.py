@@ -107,7 +107,7 @@ def run(
     Writes OUT/face3d, OUT/seg, OUT/anon, OUT/render, OUT/anonymized and OUT/report.json. Exit 0 when
     every image succeeded, 1 when some failed, 2 on a usage error.
     """
-    from faceanon.io.atomic import clean_stale_temp_files
+    from faceanon.io.atomic import clean_stale_temp_files, out_lock
     from faceanon.stages.pipeline import (
         ImageReport, RunOptions, failure_report, is_complete, start_image, write_report,
     )
@@ -133,126 +133,127 @@ def run(
         from faceanon.errors import OutputError
 
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}", "choose a writable output folder") from exc
-    clean_stale_temp_files(out, older_than=0, recursive=True)  # left by a killed run
-    started = time.time()
+    with out_lock(out):  # one run per OUT: a second one would delete this one's temp files
+        clean_stale_temp_files(out, older_than=0, recursive=True)  # left by a killed run
+        started = time.time()
 
-    reports: list[ImageReport] = []
-    todo = []
-    for path, stem in items:
-        prev = None if (force or not resume) else is_complete(out, path, stem, opts)
-        if prev is not None:
-            reports.append(ImageReport(**{**prev, "status": "skipped"}))
-        else:
-            todo.append((path, stem))
-    if reports:
-        err_console.print(f"skipping {len(reports)} image(s) already complete (use --force to redo)")
+        reports: list[ImageReport] = []
+        todo = []
+        for path, stem in items:
+            prev = None if (force or not resume) else is_complete(out, path, stem, opts)
+            if prev is not None:
+                reports.append(ImageReport(**{**prev, "status": "skipped"}))
+            else:
+                todo.append((path, stem))
+        if reports:
+            err_console.print(f"skipping {len(reports)} image(s) already complete (use --force to redo)")
 
-    store_args = (mirror, offline)
-    with progress_bar() as progress:
-        overall = progress.add_task("images", total=len(items), completed=len(reports))
-        current = progress.add_task("loading models", total=None)
-        if todo:
-            _require_assets(store_args, opts.model)
-            if jobs == 1:
-                models = _load(store_args, opts)
-                # Image i's files (and, last, its completion marker) are written on the background
-                # writer while image i+1 computes; image i is reported once they are all on disk.
-                inflight: list = []  # (path, stem, PendingImage), oldest first, at most 2
+        store_args = (mirror, offline)
+        with progress_bar() as progress:
+            overall = progress.add_task("images", total=len(items), completed=len(reports))
+            current = progress.add_task("loading models", total=None)
+            if todo:
+                _require_assets(store_args, opts.model)
+                if jobs == 1:
+                    models = _load(store_args, opts)
+                    # Image i's files (and, last, its completion marker) are written on the background
+                    # writer while image i+1 computes; image i is reported once they are all on disk.
+                    inflight: list = []  # (path, stem, PendingImage), oldest first, at most 2
 
-                def finish(item) -> None:
-                    p, s, pend = item
-                    try:
-                        rep = pend.result()
-                    except KeyboardInterrupt:
-                        raise
-                    except Exception as exc:
-                        report_failure(p, exc)
-                        rep = failure_report(p, s, exc)
-                    record(rep)
-
-                def record(rep) -> None:
-                    reports.append(rep)
-                    progress.advance(overall)
-                    write_report(out, reports, opts, started)
-
-                try:
-                    for path, stem in todo:
-                        def on_stage(name: str, _p=path) -> None:
-                            progress.update(current, description=f"{name}: {escape(_p.name)}")
-
+                    def finish(item) -> None:
+                        p, s, pend = item
                         try:
-                            inflight.append((path, stem, start_image(path, stem, out, models, opts,
-                                                                     on_stage=on_stage)))
+                            rep = pend.result()
                         except KeyboardInterrupt:
                             raise
                         except Exception as exc:
-                            while inflight:  # keep the lines and the report in input order
-                                finish(inflight.pop(0))
-                            report_failure(path, exc)
-                            record(failure_report(path, stem, exc))
-                            continue
-                        while len(inflight) > 1:
-                            finish(inflight.pop(0))
-                    while inflight:
-                        finish(inflight.pop(0))
-                except BaseException:
-                    # before leaving: let the in-flight images' files land (or clean them up), and
-                    # report the ones that did complete
-                    done = []
-                    for _p, _s, pend in inflight:
-                        try:
-                            done.append(pend.result())
-                        except Exception as exc:  # its one line, even on the way out
-                            report_failure(_p, exc)
-                        except BaseException:
-                            pass
-                    if done:
-                        reports.extend(done)
-                        try:
-                            write_report(out, reports, opts, started)
-                        except BaseException:
-                            pass
-                    raise
-            else:
-                from concurrent.futures import ProcessPoolExecutor, as_completed
-                import multiprocessing as mp
+                            report_failure(p, exc)
+                            rep = failure_report(p, s, exc)
+                        record(rep)
 
-                progress.update(current, description=f"{jobs} workers")
-                ctx = mp.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                         initargs=(store_args, opts, STATE["debug"])) as pool:
-                    futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in todo}
+                    def record(rep) -> None:
+                        reports.append(rep)
+                        progress.advance(overall)
+                        write_report(out, reports, opts, started)
+
                     try:
-                        for fut in as_completed(futs):
-                            p, s = futs[fut]
+                        for path, stem in todo:
+                            def on_stage(name: str, _p=path) -> None:
+                                progress.update(current, description=f"{name}: {escape(_p.name)}")
+
                             try:
-                                rep = fut.result()
-                            except Exception as exc:  # a worker died
-                                rep = failure_report(p, s, exc)
-                            if rep.status == "failed":
-                                print_failure(p, rep.error or "")
-                            reports.append(rep)
-                            progress.advance(overall)
-                            write_report(out, reports, opts, started)
-                    except BaseException:  # stop now: do not let the queued images run on unreported
-                        pool.shutdown(wait=False, cancel_futures=True)
+                                inflight.append((path, stem, start_image(path, stem, out, models, opts,
+                                                                         on_stage=on_stage)))
+                            except KeyboardInterrupt:
+                                raise
+                            except Exception as exc:
+                                while inflight:  # keep the lines and the report in input order
+                                    finish(inflight.pop(0))
+                                report_failure(path, exc)
+                                record(failure_report(path, stem, exc))
+                                continue
+                            while len(inflight) > 1:
+                                finish(inflight.pop(0))
+                        while inflight:
+                            finish(inflight.pop(0))
+                    except BaseException:
+                        # before leaving: let the in-flight images' files land (or clean them up), and
+                        # report the ones that did complete
+                        done = []
+                        for _p, _s, pend in inflight:
+                            try:
+                                done.append(pend.result())
+                            except Exception as exc:  # its one line, even on the way out
+                                report_failure(_p, exc)
+                            except BaseException:
+                                pass
+                        if done:
+                            reports.extend(done)
+                            try:
+                                write_report(out, reports, opts, started)
+                            except BaseException:
+                                pass
                         raise
-        progress.update(current, description="done", total=1, completed=1)
+                else:
+                    from concurrent.futures import ProcessPoolExecutor, as_completed
+                    import multiprocessing as mp
 
-    order = {str(p.resolve()): i for i, (p, _s) in enumerate(items)}
-    reports.sort(key=lambda r: order.get(r.input, 0))
-    report_path = write_report(out, reports, opts, started)
-    _summary(reports)
-    err_console.print(f"report: {escape(str(report_path))}")
-    failed = sum(r.status == "failed" for r in reports)
+                    progress.update(current, description=f"{jobs} workers")
+                    ctx = mp.get_context("spawn")
+                    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                             initargs=(store_args, opts, STATE["debug"])) as pool:
+                        futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in todo}
+                        try:
+                            for fut in as_completed(futs):
+                                p, s = futs[fut]
+                                try:
+                                    rep = fut.result()
+                                except Exception as exc:  # a worker died
+                                    rep = failure_report(p, s, exc)
+                                if rep.status == "failed":
+                                    print_failure(p, rep.error or "")
+                                reports.append(rep)
+                                progress.advance(overall)
+                                write_report(out, reports, opts, started)
+                        except BaseException:  # stop now: do not let the queued images run on unreported
+                            pool.shutdown(wait=False, cancel_futures=True)
+                            raise
+            progress.update(current, description="done", total=1, completed=1)
 
-    code = 1 if failed else 0
-    if audit:
-        from faceanon.cli.audit_cmd import audit_and_report
+        order = {str(p.resolve()): i for i, (p, _s) in enumerate(items)}
+        reports.sort(key=lambda r: order.get(r.input, 0))
+        report_path = write_report(out, reports, opts, started)
+        _summary(reports)
+        err_console.print(f"report: {escape(str(report_path))}")
+        failed = sum(r.status == "failed" for r in reports)
 
-        audit_code = audit_and_report(out, inp if inp.is_dir() else inp.parent)  # the audit's default threshold
-        code = max(code, audit_code)
-    raise typer.Exit(code)
+        code = 1 if failed else 0
+        if audit:
+            from faceanon.cli.audit_cmd import audit_and_report
+
+            audit_code = audit_and_report(out, inp if inp.is_dir() else inp.parent)  # the audit's default threshold
+            code = max(code, audit_code)
+        raise typer.Exit(code)
 
 
 def _summary(reports) -> None:

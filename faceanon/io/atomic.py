@@ -217,3 +217,33 @@ def clean_stale_temp_files(folder: Path | str, *, older_than: float = 3600.0,
                 continue
             removed.append(p)
     return sorted(removed)
+
+
+LOCK_NAME = ".faceanon.lock"
+
+
+@contextlib.contextmanager
+def out_lock(folder: Path | str) -> Iterator[Path]:
+    """Hold an exclusive lock on an output folder for the duration of a run (an OS file lock on
+    ``<folder>/.faceanon.lock``, released when the run ends, even by ``kill -9``).
+
+    A second run on the same folder fails at once with a one-line :class:`FaceanonError` instead of
+    interleaving its files with the first run's and deleting its temporary files.
+    """
+    from filelock import FileLock, Timeout
+
+    from faceanon.errors import FaceanonError
+
+    path = Path(folder) / LOCK_NAME
+    lock = FileLock(str(path), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FaceanonError(f"another faceanon run is writing to {folder}",
+                            "wait for it to finish, or choose another output folder") from None
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+    try:
+        yield path
+    finally:
+        lock.release()
