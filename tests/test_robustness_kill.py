@@ -97,3 +97,50 @@ def test_kill_9_mid_batch_then_rerun(lite_home, photos_dir, tmp_path):
     after = {rel: (out / rel).stat().st_mtime_ns for rel in before}
     assert after == before
     assert snapshot(inp) == inputs_before
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_kill_9_of_a_jobs_run_takes_its_workers_down(lite_home, photos_dir, tmp_path):
+    """The --jobs workers die with their parent: none goes on writing into OUT after `kill -9`
+    (which also released OUT's lock for the next run)."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name, photo in PHOTOS.items():
+        (inp / name).write_bytes(jpeg_bytes(face_photo(photos_dir, photo, 0.5)))
+    out = tmp_path / "out"
+    cmd = [*faceanon_command(), "run", str(inp), str(out), *FAST, "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=cli_env(lite_home), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        # both workers have loaded the models and are working: the first image is done
+        _wait_for(lambda: (out / ".done").is_dir() and any((out / ".done").glob("*.json")), 300, proc,
+                  "the first image's marker")
+        workers = [c for c in _children(proc.pid) if "python" in Path(f"/proc/{c}/cmdline").read_bytes().decode(
+            errors="replace")]
+        assert len(workers) >= 2, workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers), "a --jobs worker outlived its killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    markers = set(_marker_times(out))
+    time.sleep(1.0)
+    assert set(_marker_times(out)) == markers  # nothing landed after the kill

@@ -43,9 +43,31 @@ def _require_assets(store_args: tuple, model: str) -> None:
         store.require(name)
 
 
-def _worker_init(store_args: tuple, opts, debug: bool) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel kill this worker when the parent ``faceanon run`` dies (even by
+    ``kill -9``), so no orphan keeps writing into OUT after the run is gone and its lock released."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the worker stops at its next result instead
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _worker_init(store_args: tuple, opts, debug: bool, parent_pid: int = 0) -> None:
     import torch
 
+    if parent_pid:
+        _die_with_parent(parent_pid)
     torch.set_num_threads(1)
     STATE["debug"] = debug
     _WORKER["models"] = _load(store_args, opts)
@@ -221,7 +243,7 @@ def run(
                     progress.update(current, description=f"{jobs} workers")
                     ctx = mp.get_context("spawn")
                     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                             initargs=(store_args, opts, STATE["debug"])) as pool:
+                                             initargs=(store_args, opts, STATE["debug"], os.getpid())) as pool:
                         futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in todo}
                         try:
                             for fut in as_completed(futs):
