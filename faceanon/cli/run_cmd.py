@@ -16,7 +16,7 @@ from faceanon.cli.app import STATE, app
 from faceanon.cli.batch import (
     check_out_not_in, collect_inputs, err_console, print_failure, progress_bar, report_failure,
 )
-from faceanon.errors import UsageError
+from faceanon.errors import FaceanonError, UsageError
 
 _WORKER: dict = {}
 
@@ -75,12 +75,84 @@ def _worker_init(store_args: tuple, opts, debug: bool, parent_pid: int = 0) -> N
 
 
 def _worker_run(path: Path, stem: str, out: Path):
-    from faceanon.stages.pipeline import failure_report, process_image
+    from faceanon.stages.pipeline import clear_in_progress, failure_report, mark_in_progress, process_image
 
     try:
-        return process_image(path, stem, out, _WORKER["models"], _WORKER["opts"])
+        mark_in_progress(out, stem, path)  # left behind only if this process dies on the image
+        rep = process_image(path, stem, out, _WORKER["models"], _WORKER["opts"])
     except Exception as exc:  # returned, not raised: the parent prints the one line
-        return failure_report(path, stem, exc)
+        rep = failure_report(path, stem, exc)
+    clear_in_progress(out, stem)
+    return rep
+
+
+def _pool(workers: int, store_args: tuple, opts):
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(store_args, opts, STATE["debug"], os.getpid()))
+
+
+def _run_pool(items: list, jobs: int, store_args: tuple, opts, out: Path, record) -> list:
+    """Process ``items`` on ``jobs`` worker processes, recording each report as it completes.
+    Returns the items whose worker pool broke (a worker process died) before they completed."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from faceanon.stages.pipeline import failure_report
+
+    broken = []
+    with _pool(jobs, store_args, opts) as pool:
+        futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in items}
+        try:
+            for fut in as_completed(futs):
+                p, s = futs[fut]
+                try:
+                    rep = fut.result()
+                except BrokenProcessPool:
+                    broken.append((p, s))
+                    continue
+                except Exception as exc:
+                    rep = failure_report(p, s, exc)
+                if rep.status == "failed":
+                    print_failure(p, rep.error or "")
+                record(rep)
+        except BaseException:  # stop now: do not let the queued images run on unreported
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    lost = set(broken)
+    return [x for x in items if x in lost]  # input order
+
+
+def _run_isolated(items: list, store_args: tuple, opts, out: Path):
+    """Yield a report per item, each processed in a worker process of its own pool: when the
+    process dies on an image, that image is reported failed and the next one gets a new process.
+    The in-progress marker of an image that crashes again is kept (the next run isolates it too)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from faceanon.stages.pipeline import failure_report
+
+    pool = None
+    try:
+        for p, s in items:
+            if pool is None:
+                pool = _pool(1, store_args, opts)
+            try:
+                rep = pool.submit(_worker_run, p, s, out).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
+                rep = failure_report(p, s, FaceanonError(
+                    "the process crashed on this image (in native code: a decoder or library bug, or out "
+                    "of memory); it was skipped, the rest of the batch is not affected",
+                    "check the file; later runs keep processing it in a separate process"))
+            if rep.status == "failed":
+                print_failure(p, rep.error or "")
+            yield rep
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 @app.command(
@@ -131,7 +203,8 @@ def run(
     """
     from faceanon.io.atomic import clean_stale_temp_files, out_lock
     from faceanon.stages.pipeline import (
-        ImageReport, RunOptions, failure_report, is_complete, start_image, write_report,
+        ImageReport, RunOptions, clear_in_progress, died_on, failure_report, is_complete, mark_in_progress,
+        start_image, write_report,
     )
 
     if background not in ("transparent", "white"):
@@ -176,6 +249,23 @@ def run(
             current = progress.add_task("loading models", total=None)
             if todo:
                 _require_assets(store_args, opts.model)
+
+                def record(rep) -> None:
+                    reports.append(rep)
+                    progress.advance(overall)
+                    write_report(out, reports, opts, started)
+
+                # images an earlier run died on (a crash in native code kills the process): each
+                # runs in a separate process, so it cannot take this run down too
+                suspects = [(p, s) for p, s in todo if died_on(out, s)]
+                if suspects:
+                    err_console.print(f"{len(suspects)} image(s) were being processed when an earlier run died: "
+                                      "processing them in a separate process")
+                    todo = [(p, s) for p, s in todo if not died_on(out, s)]
+                    progress.update(current, description="isolated: earlier crash")
+                    for rep in _run_isolated(suspects, store_args, opts, out):
+                        record(rep)
+            if todo:
                 if jobs == 1:
                     models = _load(store_args, opts)
                     # Image i's files (and, last, its completion marker) are written on the background
@@ -191,12 +281,8 @@ def run(
                         except Exception as exc:
                             report_failure(p, exc)
                             rep = failure_report(p, s, exc)
+                        clear_in_progress(out, s)  # finished (ok or a clean failure): not a crash
                         record(rep)
-
-                    def record(rep) -> None:
-                        reports.append(rep)
-                        progress.advance(overall)
-                        write_report(out, reports, opts, started)
 
                     try:
                         for path, stem in todo:
@@ -204,6 +290,7 @@ def run(
                                 progress.update(current, description=f"{name}: {escape(_p.name)}")
 
                             try:
+                                mark_in_progress(out, stem, path)
                                 inflight.append((path, stem, start_image(path, stem, out, models, opts,
                                                                          on_stage=on_stage)))
                             except KeyboardInterrupt:
@@ -212,6 +299,7 @@ def run(
                                 while inflight:  # keep the lines and the report in input order
                                     finish(inflight.pop(0))
                                 report_failure(path, exc)
+                                clear_in_progress(out, stem)
                                 record(failure_report(path, stem, exc))
                                 continue
                             while len(inflight) > 1:
@@ -225,8 +313,10 @@ def run(
                         for _p, _s, pend in inflight:
                             try:
                                 done.append(pend.result())
+                                clear_in_progress(out, _s)
                             except Exception as exc:  # its one line, even on the way out
                                 report_failure(_p, exc)
+                                clear_in_progress(out, _s)
                             except BaseException:
                                 pass
                         if done:
@@ -237,29 +327,25 @@ def run(
                                 pass
                         raise
                 else:
-                    from concurrent.futures import ProcessPoolExecutor, as_completed
-                    import multiprocessing as mp
-
                     progress.update(current, description=f"{jobs} workers")
-                    ctx = mp.get_context("spawn")
-                    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                             initargs=(store_args, opts, STATE["debug"], os.getpid())) as pool:
-                        futs = {pool.submit(_worker_run, p, s, out): (p, s) for p, s in todo}
-                        try:
-                            for fut in as_completed(futs):
-                                p, s = futs[fut]
-                                try:
-                                    rep = fut.result()
-                                except Exception as exc:  # a worker died
-                                    rep = failure_report(p, s, exc)
-                                if rep.status == "failed":
-                                    print_failure(p, rep.error or "")
-                                reports.append(rep)
-                                progress.advance(overall)
-                                write_report(out, reports, opts, started)
-                        except BaseException:  # stop now: do not let the queued images run on unreported
-                            pool.shutdown(wait=False, cancel_futures=True)
-                            raise
+                    pending = todo
+                    while pending:
+                        broken = _run_pool(pending, jobs, store_args, opts, out, record)
+                        # a worker died: every image still queued in that pool failed with it. The
+                        # image(s) being processed left their in-progress marker: those run isolated
+                        # (a crasher fails alone); the others go back to a new pool.
+                        crashed = [(p, s) for p, s in broken if died_on(out, s)]
+                        if broken and not crashed:  # died for another reason (e.g. out of memory)
+                            for p, s in broken:
+                                rep = failure_report(p, s, FaceanonError(
+                                    "a worker process died while this image was queued",
+                                    "rerun the same command to retry it"))
+                                print_failure(p, rep.error or "")
+                                record(rep)
+                            break
+                        for rep in _run_isolated(crashed, store_args, opts, out):
+                            record(rep)
+                        pending = [(p, s) for p, s in broken if (p, s) not in crashed]
             progress.update(current, description="done", total=1, completed=1)
 
         order = {str(p.resolve()): i for i, (p, _s) in enumerate(items)}

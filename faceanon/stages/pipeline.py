@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -84,6 +85,39 @@ def input_signature(path: Path) -> dict:
 
 def marker_path(out: Path, stem: str) -> Path:
     return out / DONE_DIR / f"{stem}.json"
+
+
+def in_progress_path(out: Path, stem: str) -> Path:
+    """``OUT/.done/<stem>.inprogress``: present while an image is processed. Found by a later run
+    with no completion marker, it means the process died on that image (a crash in native code,
+    or a kill): the later run then processes it in a separate process, so it cannot take the
+    whole run down twice."""
+    return out / DONE_DIR / f"{stem}.inprogress"
+
+
+def mark_in_progress(out: Path, stem: str, path: Path) -> None:
+    """Create :func:`in_progress_path` (no fsync: only its existence matters, and after a power
+    loss it may just be missing, which costs nothing)."""
+    target = in_progress_path(out, stem)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({"input": str(path), "pid": os.getpid()}) + "\n")
+    except OSError as exc:
+        from faceanon.io.atomic import output_error
+
+        raise output_error(target, exc) from exc
+
+
+def clear_in_progress(out: Path, stem: str) -> None:
+    try:
+        in_progress_path(out, stem).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def died_on(out: Path, stem: str) -> bool:
+    """True when an earlier run died while processing ``stem`` (see :func:`in_progress_path`)."""
+    return in_progress_path(out, stem).is_file()
 
 
 def is_complete(out: Path, path: Path, stem: str, opts: RunOptions) -> dict | None:
