@@ -150,9 +150,12 @@ def _run_isolated(items: list, store_args: tuple, opts, out: Path):
             if rep.status == "failed":
                 print_failure(p, rep.error or "")
             yield rep
-    finally:
+    except BaseException:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)  # nothing queued: the worker exits at once
 
 
 @app.command(
