@@ -38,6 +38,7 @@ import numpy as np
 
 from faceanon.io.images import IMAGE_EXTENSIONS
 from faceanon.stages.geometry import mask_window
+from faceanon.stages.imageops import gaussian_blur
 from faceanon.types import ImageRecord
 
 __all__ = [
@@ -157,8 +158,7 @@ def _feather_weight(covered: np.ndarray, width: float) -> np.ndarray:
     # the image border counts as covered (erode's default border): no fade where a face is cut by it
     core = cv2.erode(covered.astype(np.uint8), kernel).astype(np.float32)
     sigma = max(width / 4.0, 0.5)
-    k = int(2 * np.ceil(3 * sigma) + 1)
-    wgt = cv2.GaussianBlur(core, (k, k), sigma, borderType=cv2.BORDER_REPLICATE) * cov
+    wgt = gaussian_blur(core, sigma, border=cv2.BORDER_REPLICATE) * cov
     wgt[wgt < _SNAP] = 0.0
     wgt[wgt > 1.0 - _SNAP] = 1.0
     return wgt
