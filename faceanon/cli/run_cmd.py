@@ -179,7 +179,7 @@ def run(
         help="Extra removal margin around eyes/lips, as a fraction of the inter-ocular distance. "
              "Smaller keeps more skin but leaves faces easier to re-identify (see bench/privacy.md)."),
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, help="Outward feather of the removal mask (px)."),
-    tex_size: int = typer.Option(2048, "--tex-size", min=64, max=8192, help="Anonymized UV texture size (px)."),
+    tex_size: int = typer.Option(2048, "--tex-size", min=64, max=8192, help="Anonymized UV texture size (px); a face small in its photo is sampled at the resolution it has (>= 2 texels per photo pixel) and resampled to this size."),
     img_size: int = typer.Option(1024, "--img-size", min=16, max=8192, help="Frontal render size (px)."),
     background: str = typer.Option("transparent", "--background", help="Render background: transparent or white."),
     recursive: bool = opt.RECURSIVE,
