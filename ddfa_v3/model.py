@@ -114,6 +114,15 @@ def visible_part_masks(v2d: np.ndarray, depth: np.ndarray, normals_rot: np.ndarr
     return seg, visible
 
 
+def mean_face(fm: FaceModel) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(mean vertices (N, 3) float32, triangles (M, 3) int32 counter-clockwise seen from +z in the
+    y-up model frame, whether the file's triangles had to be rewound for that)."""
+    mean = fm.mean_shape().astype(np.float32)
+    tri = fm.tri.numpy().astype(np.int32)
+    rewound = not winding_is_ccw_yup(mean, tri)
+    return mean, np.ascontiguousarray(tri[:, [0, 2, 1]] if rewound else tri), rewound
+
+
 class DDFAv3:
     """3DDFA-V3 inference from explicit file paths.
 
@@ -138,10 +147,7 @@ class DDFAv3:
         self.landmarker = Landmark106(self.landmark_net)
         self.seed_label_rows = bool(seed_label_rows)
         fm = self.face_model
-        self.mean_vertices = fm.mean_shape().astype(np.float32)
-        tri = fm.tri.numpy().astype(np.int32)
-        self.rewound = not winding_is_ccw_yup(self.mean_vertices, tri)
-        self.triangles = np.ascontiguousarray(tri[:, [0, 2, 1]] if self.rewound else tri)
+        self.mean_vertices, self.triangles, self.rewound = mean_face(fm)
         labels = np.zeros(fm.n_vertices, np.uint8)
         for i, idx in enumerate(fm.annotation):  # later parts win: skin > lips > nose > brows > eyes
             labels[idx] = i + 1

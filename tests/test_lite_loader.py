@@ -90,3 +90,36 @@ def test_3ddfa_v3_is_dispatched_to_its_adapter_and_loaded_once(store, monkeypatc
     assert set(built[0]) == {"net_recon", "face_model", "large_base_net", "retinaface", "similarity_lm3d"}
     assert mean[1].shape == (1, 3)
     assert det.detect(np.zeros((8, 8, 3), np.uint8)) == []
+
+
+def test_3ddfa_v3_mean_face_alone_reads_only_the_face_model(tmp_path, monkeypatch):
+    """`faceanon anonymize --model 3ddfa-v3` needs the mean face only: the networks stay unloaded."""
+    import ddfa_v3.model
+    from ddfa_v3.face_model import FaceModel
+    from ddfa_v3.testing import synthetic_face_model
+
+    loader.clear_cache()
+    d = synthetic_face_model()
+    d["tri"] = d["tri"][:, [0, 2, 1]]  # stored clockwise: must come back rewound
+    np.save(tmp_path / "face_model.npy", d, allow_pickle=True)
+
+    class Store:
+        required: list[str] = []
+
+        def require(self, name):
+            self.required.append(name)
+            return tmp_path / Path(name).name
+
+    def no_networks(**paths):
+        raise AssertionError("the whole 3DDFA-V3 model was built")
+
+    monkeypatch.setattr(ddfa_v3.model, "DDFAv3", no_networks)
+    store = Store()
+    mean, tri, uv = loader.get_mean_face(store, "3ddfa-v3")
+    assert store.required == ["3ddfa_v3/face_model.npy"]
+    fm = FaceModel(tmp_path / "face_model.npy")
+    np.testing.assert_allclose(mean, fm.mean_shape(), rtol=1e-6)
+    np.testing.assert_array_equal(tri, np.asarray(d["tri"])[:, [0, 2, 1]])  # counter-clockwise again
+    assert uv.shape == (mean.shape[0], 2)
+    assert loader.get_mean_face(store, "3ddfa-v3")[0] is mean  # cached
+    loader.clear_cache()

@@ -157,7 +157,23 @@ def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.
     uv (N, 2) float32) of ``model``'s face model."""
     _check_model(model)
     if model == V3:
-        m = _v3_model(store)
-        return m.mean_vertices, m.triangles, m.face_model.uv
+        from faceanon.models.ddfa_v3_backend import V3_FILES
+
+        fm_path = store.require(V3_FILES["face_model"])
+        with _LOCK:  # a run that loaded the whole model already has it
+            full = next((m for k, m in _CACHE.items()
+                         if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
+        if full is not None:
+            return full.mean_vertices, full.triangles, full.face_model.uv
+
+        def build():  # only the face model file: no networks for `faceanon anonymize`
+            from ddfa_v3.face_model import FaceModel
+            from ddfa_v3.model import mean_face
+
+            fm = FaceModel(fm_path)
+            mean, tri, _ = mean_face(fm)
+            return mean, tri, fm.uv
+
+        return _cached(("v3-mean", str(fm_path)), build)
     bfm = _lite_bfm(store)
     return bfm.mean_vertices, bfm.triangles, bfm.uv
