@@ -40,7 +40,6 @@ inline int64_t round_even(float v) {
 // Coordinates beyond this many px are treated as "far outside" without converting to an integer.
 constexpr float kFar = 1.0e9f;
 
-
 // Bilinear sample of an RGB uint8 image at (x, y) (pixel centres at integers), edges replicated.
 // Fixed point: the fractional offsets are quantised to 1/256 px (OpenCV's remap uses 1/32) and the
 // blend runs on integers, rounded to nearest - the float version costs ~3x the instructions.
@@ -85,10 +84,6 @@ inline uint8_t visible_at(uint8_t front, float x, float y, float z, const float*
     }
     return 1;
 }
-
-}  // namespace
-
-namespace {
 
 // Per triangle of the UV layout: the affine map texel (col, row) -> photo (x, y, z), written
 // relative to the triangle's first UV vertex: f = f0 + a * (col - u0) + b * (row - v0). Equal to
