@@ -250,14 +250,14 @@ def run(
         with progress_bar() as progress:
             overall = progress.add_task("images", total=len(items), completed=len(reports))
             current = progress.add_task("loading models", total=None)
+
+            def record(rep) -> None:
+                reports.append(rep)
+                progress.advance(overall)
+                write_report(out, reports, opts, started)
+
             if todo:
                 _require_assets(store_args, opts.model)
-
-                def record(rep) -> None:
-                    reports.append(rep)
-                    progress.advance(overall)
-                    write_report(out, reports, opts, started)
-
                 # images an earlier run died on (a crash in native code kills the process): each
                 # runs in a separate process, so it cannot take this run down too
                 suspects = [(p, s) for p, s in todo if died_on(out, s)]
