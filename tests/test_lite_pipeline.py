@@ -181,6 +181,23 @@ def test_large_faces_are_found_once(mirror_dir, photos_dir, detector, name, scal
     assert _iou(dets[0].box / scale, ref) > 0.7
 
 
+def test_the_coarse_pass_shares_one_square_net(mirror_dir, photos_dir):
+    """Landscape and portrait photos: one net per fine-pass size, one 640 x 640 net for every coarse
+    pass (the downscaled copy is padded, not stretched), and the same face as without padding."""
+    rgb = read_rgb(photos_dir / "alison1.jpg")
+    det = CenterFace(mirror_dir / "detectors/centerface.onnx", max_cached_nets=8)
+    land = np.ascontiguousarray(cv2.resize(rgb, (1400, 1000), interpolation=cv2.INTER_CUBIC))
+    port = np.ascontiguousarray(cv2.resize(rgb, (900, 1300), interpolation=cv2.INTER_CUBIC))
+    a, b = det.detect(land), det.detect(port)
+    assert len(a) == 1 and len(b) == 1
+    assert set(det._nets) == {(32, 32), (1408, 1024), (928, 1312), (640, 640)}
+    for img, d in ((land, a[0]), (port, b[0])):
+        ref = det.detect(np.ascontiguousarray(cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)))
+        assert _iou(d.box, ref[0].box * 2) > 0.7
+        h, w = img.shape[:2]
+        assert 0 <= d.box[0] < d.box[2] <= w and 0 <= d.box[1] < d.box[3] <= h
+
+
 def test_many_small_faces_still_come_from_the_fine_pass(detector, photos_dir):
     """12 faces of ~120 px in a 2400 px group photo: all found (the coarse pass sees them at ~32 px
     and leaves them to the fine pass)."""

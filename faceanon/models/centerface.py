@@ -109,8 +109,9 @@ class CenterFace(FaceDetector):
         max_cached_nets: OpenCV 4.12's dnn gives wrong results when one Net sees a new input size
             (LITE_MODEL 5.1), so one Net is kept per blob size, in an LRU dict of at most this many
             entries. Each Net holds its intermediate buffers (~100 MB for a 512 px blob, ~400 MB
-            at 1600 px); the default 2 covers the two passes over the photos of one camera in one
-            orientation. A new size costs a model parse and a slower first forward (~30-100 ms).
+            at 1600 px); the default 3 covers a camera's landscape and portrait photos (one net
+            each) plus the coarse pass (one square net for every photo). A new size costs a model
+            parse and a slower first forward (~30-100 ms).
     """
 
     #: a face larger than this (box mean side, px of the fine pass's input) is taken from the coarse pass
@@ -129,7 +130,7 @@ class CenterFace(FaceDetector):
         max_faces: int | None = None,
         max_side: int | None = 1600,
         coarse_side: int | None = 640,
-        max_cached_nets: int = 2,
+        max_cached_nets: int = 3,
     ) -> None:
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
@@ -200,16 +201,28 @@ class CenterFace(FaceDetector):
         """Detect all faces. rgb: (H, W, 3) uint8 RGB. Returns detections, highest score first."""
         return self.detect_with_rejected(rgb)[0]
 
-    def _pass(self, rgb: np.ndarray, side: int | None) -> tuple[np.ndarray, np.ndarray, float]:
+    def _pass(self, rgb: np.ndarray, side: int | None, square: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
         """One detection pass on ``rgb`` downscaled (INTER_AREA) to ``side`` when larger: boxes
-        (K, 5) and landmarks (K, 10) in ``rgb``'s px, and the scale of the pass's input."""
+        (K, 5) and landmarks (K, 10) in ``rgb``'s px, and the scale of the pass's input.
+
+        square: pad the downscaled copy with black to ``side`` x ``side`` (right and bottom, so no
+        coordinate moves): every photo then has the same input size and shares one cached net.
+        """
         h, w = rgb.shape[:2]
         small = rgb
         if side is not None and max(h, w) > side:
             f = side / max(h, w)
             size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
             small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        boxes, lm = self.raw(small)
+        if square and side is not None:
+            sh, sw = small.shape[:2]
+            padded = cv2.copyMakeBorder(small, 0, max(0, side - sh), 0, max(0, side - sw), cv2.BORDER_CONSTANT,
+                                        value=(0, 0, 0))
+            boxes, lm = self.raw(padded)
+            boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, sw)  # as the unpadded pass clamps to the image
+            boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, sh)
+        else:
+            boxes, lm = self.raw(small)
         fx, fy = w / small.shape[1], h / small.shape[0]
         boxes[:, [0, 2]] *= fx
         boxes[:, [1, 3]] *= fy
@@ -230,7 +243,7 @@ class CenterFace(FaceDetector):
         rgb = as_rgb_uint8(rgb)
         boxes, lm, fine = self._pass(rgb, self.max_side)
         if self.coarse_side is not None and max(rgb.shape[:2]) > self.coarse_side:
-            cboxes, clm, coarse = self._pass(rgb, self.coarse_side)
+            cboxes, clm, coarse = self._pass(rgb, self.coarse_side, square=True)
 
             def sides(b: np.ndarray) -> np.ndarray:
                 return ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1])) / 2
