@@ -77,7 +77,7 @@ def anonymize(
     images: Path = typer.Option(..., "--images", "-i", help="Folder of `faceanon segment` outputs (<stem>_masked.png); the original photos are refused (they would put the eyes back)."),
     alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face: 0 = original shape, 1 = the mean shape."),
     keep_pose: bool = typer.Option(False, "--keep-pose", help="Write the mesh at the original pose, position and head scale (photo frame) instead of the canonical frontal pose."),
-    tex_size: int = typer.Option(2048, "--tex-size", min=64, max=8192, help="Side of the re-baked UV texture (px); a face small in its photo is sampled at the resolution it has (>= 2 texels per photo pixel) and resampled to this size."),
+    tex_size: int = opt.tex_size(2048, "Side of the re-baked UV texture"),
     model: Optional[opt.Model] = typer.Option(None, "--model", "-m", help="Face model of the mean face. Default: the backend recorded in each projections file (lite)."),
     max_pixels: int = opt.MAX_PIXELS,
     mirror: Optional[str] = opt.MIRROR,

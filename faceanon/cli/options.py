@@ -21,6 +21,13 @@ MIRROR = typer.Option(
 OFFLINE = typer.Option(False, "--offline", help="Never open a network connection (also: FACEANON_OFFLINE=1).")
 PHOTOS = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`.")
 MAX_PIXELS = typer.Option(60_000_000, "--max-pixels", min=1, help="Refuse images larger than this many pixels (checked before decoding).")
+def tex_size(default: int, what: str):
+    """``--tex-size`` of a command that bakes a UV texture (``what`` names it)."""
+    return typer.Option(default, "--tex-size", min=64, max=8192,
+                        help=f"{what} (px); a face small in its photo is sampled at the resolution it has "
+                             "(>= 2 texels per photo pixel) and resampled to this size.")
+
+
 MIN_FACE = typer.Option(40, "--min-face-size", min=0, help="Ignore faces whose box is smaller than this (px).")
 MAX_FACES = typer.Option(0, "--max-faces", min=0, help="Keep at most this many faces per image (0 = all).")
 THRESHOLD = typer.Option(None, "--threshold", min=0.0, max=0.99,

@@ -25,7 +25,7 @@ def reconstruct(
     inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images (png/jpg/jpeg/bmp/tif/webp)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder; one subfolder per image."),
     model: opt.Model = opt.MODEL,
-    tex_size: int = typer.Option(1024, "--tex-size", min=64, max=8192, help="Size of the extracted UV texture (px); a face small in its photo is sampled at the resolution it has (>= 2 texels per photo pixel) and resampled to this size."),
+    tex_size: int = opt.tex_size(1024, "Size of the extracted UV texture"),
     recursive: bool = opt.RECURSIVE,
     vis: bool = typer.Option(False, "--vis", help="Also write <stem>_overlay.png (labels, box, landmarks)."),
     min_face_size: int = opt.MIN_FACE,

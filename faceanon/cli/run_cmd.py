@@ -179,7 +179,7 @@ def run(
         help="Extra removal margin around eyes/lips, as a fraction of the inter-ocular distance. "
              "Smaller keeps more skin but leaves faces easier to re-identify (see bench/privacy.md)."),
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, help="Outward feather of the removal mask (px)."),
-    tex_size: int = typer.Option(2048, "--tex-size", min=64, max=8192, help="Anonymized UV texture size (px); a face small in its photo is sampled at the resolution it has (>= 2 texels per photo pixel) and resampled to this size."),
+    tex_size: int = opt.tex_size(2048, "Anonymized UV texture size"),
     img_size: int = typer.Option(1024, "--img-size", min=16, max=8192, help="Frontal render size (px)."),
     background: str = typer.Option("transparent", "--background", help="Render background: transparent or white."),
     recursive: bool = opt.RECURSIVE,
@@ -264,7 +264,7 @@ def run(
                 if suspects:
                     err_console.print(f"{len(suspects)} image(s) were being processed when an earlier run died: "
                                       "processing them in a separate process")
-                    todo = [(p, s) for p, s in todo if not died_on(out, s)]
+                    todo = [x for x in todo if x not in suspects]
                     progress.update(current, description="isolated: earlier crash")
                     for rep in _run_isolated(suspects, store_args, opts, out):
                         record(rep)

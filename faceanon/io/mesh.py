@@ -52,19 +52,19 @@ def write_mtl(mtl_path: Path | str, texture_png_name: Optional[str]) -> None:
 _TOPOLOGY_CACHE: dict[tuple, tuple[str, str]] = {}
 
 
-def _topology_text(uv: np.ndarray, triangles: np.ndarray, fmt: str) -> tuple[str, str]:
+def _topology_text(uv: np.ndarray, triangles: np.ndarray, precision: int) -> tuple[str, str]:
     """The ``vt`` and ``f`` lines. Every face of one model shares its UVs and triangles, so the text
     is cached per (uv, triangles, precision): a batch formats it once instead of once per mesh."""
     import hashlib
 
     uv64 = np.ascontiguousarray(uv, np.float64)
     tri64 = np.ascontiguousarray(triangles, np.int64)
-    key = (fmt, uv64.shape, tri64.shape, hashlib.sha1(uv64.tobytes()).hexdigest(),
+    key = (precision, uv64.shape, tri64.shape, hashlib.sha1(uv64.tobytes()).hexdigest(),
            hashlib.sha1(tri64.tobytes()).hexdigest())
     hit = _TOPOLOGY_CACHE.get(key)
     if hit is None:
         m = tri64.shape[0]
-        vt_text = format_rows(uv64, int(fmt[2:-1]), "vt")
+        vt_text = format_rows(uv64, precision, "vt")
         f_text = ("f %d/%d %d/%d %d/%d\n" * m) % tuple(np.repeat(tri64 + 1, 2, axis=1).ravel().tolist())
         if len(_TOPOLOGY_CACHE) >= 4:
             _TOPOLOGY_CACHE.pop(next(iter(_TOPOLOGY_CACHE)))
@@ -75,16 +75,16 @@ def _topology_text(uv: np.ndarray, triangles: np.ndarray, fmt: str) -> tuple[str
 _VERTEX_CACHE: dict[tuple, str] = {}
 
 
-def _vertex_text(vertices: np.ndarray, fmt: str) -> str:
+def _vertex_text(vertices: np.ndarray, precision: int) -> str:
     """The ``v`` lines, cached by content: at ``--alpha 1`` every anonymized face is exactly the
     mean face, so a batch formats its vertices once."""
     import hashlib
 
     v64 = np.ascontiguousarray(vertices, np.float64)
-    key = (fmt, v64.shape, hashlib.sha1(v64.tobytes()).hexdigest())
+    key = (precision, v64.shape, hashlib.sha1(v64.tobytes()).hexdigest())
     hit = _VERTEX_CACHE.get(key)
     if hit is None:
-        hit = format_rows(v64, int(fmt[2:-1]), "v")  # fmt is "%.<p>f"; C++, ~10x faster than %
+        hit = format_rows(v64, precision, "v")
         if len(_VERTEX_CACHE) >= 2:
             _VERTEX_CACHE.pop(next(iter(_VERTEX_CACHE)))
         _VERTEX_CACHE[key] = hit
@@ -134,10 +134,9 @@ def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triang
         raise ValueError(f"write_obj: precision must be in 0..17, got {precision}")
 
     mtl_name = _check_name(mtl_name if mtl_name is not None else obj_path.stem + ".mtl", "mtl_name")
-    p = f"%.{precision}f"
     head = f"mtllib {mtl_name}\nusemtl {MATERIAL_NAME}\n"
-    v_text = _vertex_text(v, p)
-    vt_text, f_text = _topology_text(t, f, p)
+    v_text = _vertex_text(v, precision)
+    vt_text, f_text = _topology_text(t, f, precision)
     mtl_path = obj_path.with_name(mtl_name)
     write_mtl(mtl_path, texture_png_name)
     with atomic_write(obj_path, "w") as fh:

@@ -66,6 +66,11 @@ def decode(
     return boxes, lm
 
 
+def box_sides(boxes: np.ndarray) -> np.ndarray:
+    """Mean side of each [x1, y1, x2, y2, ...] row (``Detection.size`` for an array of boxes)."""
+    return ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+
+
 def nms(boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
     """Greedy NMS (plain areas, suppress when IoU >= threshold); boxes (K, >=5) with score in
     column 4. Returns the kept indices, highest score first (ties: lower index first)."""
@@ -244,13 +249,9 @@ class CenterFace(FaceDetector):
         boxes, lm, fine = self._pass(rgb, self.max_side)
         if self.coarse_side is not None and max(rgb.shape[:2]) > self.coarse_side:
             cboxes, clm, coarse = self._pass(rgb, self.coarse_side, square=True)
-
-            def sides(b: np.ndarray) -> np.ndarray:
-                return ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1])) / 2
-
             limit = self.LARGE_FACE / fine  # in original px
-            keep_fine = sides(boxes) <= limit
-            keep_coarse = sides(cboxes) >= self.HANDOVER * limit
+            keep_fine = box_sides(boxes) <= limit
+            keep_coarse = box_sides(cboxes) >= self.HANDOVER * limit
             boxes = np.concatenate([boxes[keep_fine], cboxes[keep_coarse]])
             lm = np.concatenate([lm[keep_fine], clm[keep_coarse]])
             if len(boxes):
