@@ -71,6 +71,8 @@ class FaceFit:
                     ROI equivalent, see README)
     detection:      the Detection the fit came from
     backend:        "lite" or "3ddfa-v3"
+    landmark_ids:   optional (68,) int64 vertex ids of the iBUG-68 landmarks in the mesh (the
+                    identity-free eyes and lips are drawn from the mean face at these vertices)
     """
 
     vertices: np.ndarray
@@ -85,6 +87,7 @@ class FaceFit:
     detection: Detection
     backend: str
     extras: dict = field(default_factory=dict)
+    landmark_ids: Optional[np.ndarray] = None
 
     @property
     def v2d(self) -> np.ndarray:

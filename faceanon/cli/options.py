@@ -13,6 +13,16 @@ class Model(str, Enum):
     ddfa_v3 = "3ddfa-v3"
 
 
+class Fill(str, Enum):
+    features = "features"
+    inpaint = "inpaint"
+
+
+FILL = typer.Option(
+    Fill.features, "--fill",
+    help="What replaces the removed eyes and lips: 'features' draws closed eyes with a lash line and lips "
+         "from the mean face, coloured from the person's skin (identity-free, reads as a face); 'inpaint' "
+         "leaves the skin-coloured fill of the segment stage (the seed's look).")
 MODEL = typer.Option(Model.lite, "--model", "-m", help="Reconstruction model: lite (default, CPU-fast) or 3ddfa-v3.")
 RECURSIVE = typer.Option(False, "--recursive", "-r", help="Also process images in subfolders of IN.")
 MIRROR = typer.Option(

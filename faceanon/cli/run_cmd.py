@@ -174,6 +174,7 @@ def run(
     alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face (0..1)."),
     keep_pose: bool = typer.Option(False, "--keep-pose", help="Anonymized OBJ keeps the original pose and position."),
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Do not remove the lips."),
+    fill: opt.Fill = opt.FILL,
     margin: float = typer.Option(
         0.15, "--margin", min=0.0, max=2.0,
         help="Extra removal margin around eyes/lips, as a fraction of the inter-ocular distance. "
@@ -219,7 +220,7 @@ def run(
 
         check_available()
     opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
-                      margin=margin, feather_px=feather_px, img_size=img_size, background=background,
+                      fill=fill.value, margin=margin, feather_px=feather_px, img_size=img_size, background=background,
                       max_pixels=max_pixels, min_face_size=min_face_size, max_faces=max_faces,
                       threshold=threshold, vis=vis, lossless=lossless)
     try:

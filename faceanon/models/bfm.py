@@ -218,11 +218,13 @@ class BFMModel:
 
     @cached_property
     def triangles(self) -> np.ndarray:
-        """(M, 3) int32, each tri.pkl triangle reversed (i2, i1, i0): CCW seen from the front in a
-        y-up frame, i.e. negative signed area for front faces in image space (project convention)."""
-        t = np.ascontiguousarray(self.tri[:, ::-1])
-        t.setflags(write=False)
-        return t
+        """(M + C, 3) int32: each tri.pkl triangle reversed (i2, i1, i0) - CCW seen from the front in
+        a y-up frame, i.e. negative signed area for front faces in image space (project convention) -
+        followed by the C = 76 triangles that close the opening between the lips
+        (:func:`faceanon.models.topology.cap_inner_holes`; no vertex is added)."""
+        from faceanon.models.topology import closed_triangles
+
+        return closed_triangles(self.mean_vertices, np.ascontiguousarray(self.tri[:, ::-1]))
 
     @cached_property
     def mean_vertices(self) -> np.ndarray:

@@ -54,5 +54,11 @@ class DDFAv3Backend(ReconstructionBackend):
         from ddfa_v3.model import to_facefit
         from faceanon.raster import rasterize
 
+        from faceanon.models.topology import closed_triangles
+
         result = self.model.fit(as_rgb_uint8(rgb), detection, rasterize)
-        return to_facefit(result, detection, backend=NAME)
+        fit = to_facefit(result, detection, backend=NAME)
+        # the opening between the lips is closed as for the lite model (see faceanon/models/topology.py)
+        fit.triangles = closed_triangles(fit.mean_vertices, fit.triangles)
+        fit.landmark_ids = np.asarray(self.model.face_model.ldm68, np.int64)
+        return fit

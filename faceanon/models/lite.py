@@ -219,4 +219,5 @@ class LiteBackend(ReconstructionBackend):
             backend=self.name,
             extras={"roi": roi, "roi_pass1": roi1, "params": params, "params_pass1": params1,
                     "camera": np.concatenate([R, P[:, 3:].astype(np.float64)], axis=1), "scale": s},
+            landmark_ids=self.bfm.kp68,
         )

@@ -64,6 +64,18 @@ class AnonymizedFace:
     texture_source: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What :func:`anonymize_face` needs to paint the identity-free features.
+
+    landmark_ids: (68,) int vertex ids of the iBUG-68 landmarks of the model (``FaceFit.landmark_ids``)
+    keep_mouth:   paint only the eyes (the lips were kept)
+    """
+
+    landmark_ids: np.ndarray
+    keep_mouth: bool = False
+
+
 def check_alpha(alpha: float) -> float:
     """Validate the morph strength (0 = original shape, 1 = the mean shape)."""
     try:
@@ -111,6 +123,7 @@ def anonymize_face(
     keep_pose: bool = False,
     tex_size: int = 2048,
     valid: np.ndarray | None = None,
+    features: "FeatureSpec | None" = None,
 ) -> AnonymizedFace:
     """Morph a fitted face toward the mean face and re-bake its texture from ``image_rgb``.
 
@@ -127,6 +140,9 @@ def anonymize_face(
     tex_size:      output texture side (px)
     valid:         optional (H, W) mask (e.g. the segmented image's alpha): only pixels > 0 are texture
                    sources
+    features:      optional :class:`FeatureSpec`: paint identity-free eyes (and lips) drawn from the
+                   mean face onto the baked texture (:mod:`faceanon.stages.features`); None leaves the
+                   texture as baked (``--fill inpaint``)
     """
     image_rgb = np.asarray(image_rgb)
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
@@ -163,6 +179,11 @@ def anonymize_face(
     from faceanon.stages.texture import bake_texture
 
     texture, source = bake_texture(image_rgb, image_vertices, tris, uv, int(tex_size), valid=valid)
+    if features is not None:
+        from faceanon.stages.features import feature_layers, paint_features
+
+        layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, int(tex_size))
+        texture = paint_features(texture, layers, keep_mouth=features.keep_mouth)
 
     posed_img = posed.astype(np.float32)
     posed_img[:, 1] = h - posed_img[:, 1]

@@ -45,6 +45,7 @@ __all__ = [
     "CompositeFace",
     "composite_image",
     "render_face_crop",
+    "sample_texture",
     "default_feather_px",
     "composite_extension",
     "write_composite",
@@ -71,6 +72,14 @@ class CompositeFace:
               weight, where it does not they are re-inpainted from the composite. Harmless with a
               segmented base, and a safety net when the base is the original photo
     depth:    optional compositing key, larger = nearer (drawn later); default: the face size
+    source_vertices: optional (N, 3) float image px, the ORIGINAL fit (same vertex order). With it the
+              face is composited IN PLACE (:mod:`faceanon.stages.warp`): the photo itself is warped
+              so that the face takes the morphed shape, silhouette included, and the texture is drawn
+              only where ``overlay`` asks for it and where the morphed face shows a surface point the
+              photo did not see. Without it, the textured mesh is pasted over the photo.
+    overlay:  optional (N,) float in [0, 1], per-vertex weight of the TEXTURE over the warped photo
+              (e.g. 1 on the eyes and lips, whose identity-free replacements live in the texture,
+              fading to 0 around them); only used with ``source_vertices``
     """
 
     vertices: np.ndarray
@@ -79,6 +88,8 @@ class CompositeFace:
     texture: np.ndarray
     removed: Optional[np.ndarray] = None
     depth: Optional[float] = None
+    source_vertices: Optional[np.ndarray] = None
+    overlay: Optional[np.ndarray] = None
 
 
 def default_feather_px(face_size: float) -> float:
@@ -128,7 +139,7 @@ def render_face_crop(vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray
 
     Returns ``(rgb (h, w, 3) uint8, covered (h, w) bool)`` for the window.
     """
-    from faceanon.raster import interpolate, rasterize
+    from faceanon.raster import rasterize
 
     x0, y0, x1, y1 = window
     local = vertices.copy()
@@ -138,14 +149,21 @@ def render_face_crop(vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray
     # mesh with the opposite winding (a mirrored fit) into NO face at all, i.e. the original photo
     # would survive - the one failure an anonymizer must not have.
     r = rasterize(local, triangles, y1 - y0, x1 - x0)
-    covered = r.tri_id >= 0
-    uvp = interpolate(r, uv)
+    return sample_texture(r, uv, texture), r.tri_id >= 0
+
+
+def sample_texture(r, uv: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8: ``texture`` sampled bilinearly at the UVs interpolated over a raster ``r``
+    (:class:`faceanon.raster.RasterResult`); 0 where the raster is empty."""
+    from faceanon.raster import interpolate
+
+    uvp = interpolate(r, np.asarray(uv))
     th, tw = texture.shape[:2]
     mapx = (uvp[..., 0] * (tw - 1)).astype(np.float32)
     mapy = ((1.0 - uvp[..., 1]) * (th - 1)).astype(np.float32)
     rgb = cv2.remap(texture, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    rgb[~covered] = 0
-    return rgb, covered
+    rgb[r.tri_id < 0] = 0
+    return rgb
 
 
 def _feather_weight(covered: np.ndarray, width: float) -> np.ndarray:
@@ -191,10 +209,12 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
         return float(np.sqrt(max(np.ptp(v[:, 0]), 0.0) * max(np.ptp(v[:, 1]), 0.0)))
 
     checked.sort(key=key)  # stable: equal keys keep the given order
-    out = base.copy()
     removed_any = np.zeros((h, w), bool)
     covered_any = np.zeros((h, w), bool)
-    for f, v, t, uv, tex in checked:
+    in_place = [c for c in checked if c[0].source_vertices is not None]
+    pasted = [c for c in checked if c[0].source_vertices is None]
+    out = _composite_in_place(base, in_place, removed_any, covered_any) if in_place else base.copy()
+    for f, v, t, uv, tex in pasted:
         removed = None if f.removed is None else np.asarray(f.removed, bool)
         if removed is not None:
             removed_any |= removed
@@ -223,6 +243,58 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
         filled = cv2.inpaint(np.ascontiguousarray(out[y0:y1, x0:x1]), m.astype(np.uint8) * 255, 3.0,
                              cv2.INPAINT_TELEA)
         out[y0:y1, x0:x1][m] = filled[m]
+    return out
+
+
+#: Width (px) of the soft edge of the texture drawn over hidden-in-the-photo surface points.
+HIDDEN_FEATHER_PX = 1.5
+
+
+def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, covered_any: np.ndarray) -> np.ndarray:
+    """The warp path of :func:`composite_image` for the faces with ``source_vertices`` (sorted far to
+    near). Updates ``removed_any`` (the removed pixels, moved with the warp) and ``covered_any`` (the
+    pixels the texture fully replaced) in place."""
+    from faceanon.raster import interpolate
+    from faceanon.stages.warp import face_warp, warp_image, warp_mask
+
+    h, w = base.shape[:2]
+    warps = []
+    for f, v, t, _uv, _tex in faces:
+        src = np.asarray(f.source_vertices)
+        if src.shape != v.shape or not np.issubdtype(src.dtype, np.floating) or not np.all(np.isfinite(src)):
+            raise ValueError(f"composite_image: source_vertices must be finite {v.shape} float like vertices, "
+                             f"got {src.shape} {src.dtype}")
+        warps.append(face_warp(src, v, t, h, w))
+    out = warp_image(base, warps)
+    for (f, *_), wp in zip(faces, warps):
+        if f.removed is not None:
+            removed_any |= np.asarray(f.removed, bool)
+    if removed_any.any():
+        removed_any[:] = warp_mask(removed_any, warps)
+    for (f, v, t, uv, tex), wp in zip(faces, warps):
+        if wp is None:
+            continue
+        x0, y0, x1, y1 = wp.window
+        alpha = np.zeros(wp.covered.shape, np.float32)
+        if f.overlay is not None:
+            ov = np.asarray(f.overlay, np.float64)
+            if ov.shape != (v.shape[0],):
+                raise ValueError(f"composite_image: overlay must be ({v.shape[0]},), got {ov.shape}")
+            alpha = np.clip(interpolate(wp.raster, np.clip(ov, 0.0, 1.0)), 0.0, 1.0)
+        if wp.hidden.any():
+            hid = gaussian_blur(wp.hidden.astype(np.float32), HIDDEN_FEATHER_PX)
+            alpha = np.maximum(alpha, np.clip(2.0 * hid, 0.0, 1.0))
+        alpha[~wp.covered] = 0.0
+        alpha[alpha < _SNAP] = 0.0
+        alpha[alpha > 1.0 - _SNAP] = 1.0
+        sel = alpha > 0
+        if not sel.any():
+            continue
+        rgb = sample_texture(wp.raster, uv, tex)
+        region = out[y0:y1, x0:x1]
+        a = alpha[sel][:, None]
+        region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
+        covered_any[y0:y1, x0:x1] |= alpha >= 1.0
     return out
 
 

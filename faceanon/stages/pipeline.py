@@ -41,6 +41,7 @@ class RunOptions:
     alpha: float = 1.0
     keep_pose: bool = False
     keep_mouth: bool = False
+    fill: str = "features"  # faceanon.stages.features.FILL_MODES
     margin: float = 0.15  # = faceanon.stages.segment.DEFAULT_MARGIN
     feather_px: float = 3.0
     img_size: int = 1024
@@ -348,7 +349,9 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     from faceanon.stages.anonymize import anonymize_face
     from faceanon.stages.composite import CompositeFace, composite_extension, composite_image, write_composite
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
-    from faceanon.stages.segment import SegmentFace, segment_image
+    from faceanon.stages.anonymize import FeatureSpec
+    from faceanon.stages.features import overlay_weights
+    from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
 
     secs = report.seconds
 
@@ -378,7 +381,9 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
 
     t = stage("segment")
-    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular) for f in recon.faces]
+    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular, box=f.fit.detection.box,
+                             mesh=FaceMesh(f.fit.vertices, f.fit.triangles, f.fit.vertex_labels))
+                 for f in recon.faces]
     rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
                                    feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
@@ -393,8 +398,11 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     t = stage("anonymize")
     for f in recon.faces:
         fit = f.fit
+        features = None
+        if opts.fill == "features" and fit.landmark_ids is not None:
+            features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth)
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, fit.mean_vertices,
-                           alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size)
+                           alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, features=features)
         d = out / "anon" / Path(stem).parent / f.name
         _out_op(d, lambda p: p.mkdir(parents=True, exist_ok=True))
         tex_path = d / f"{f.name}_texture.png"
@@ -411,8 +419,13 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
         writer.submit(_render_and_write, a.vertices, f.fit.triangles, f.fit.uv, a.texture, opts, rp, secs)
 
     t = stage("composite")
+    # in place: the segmented photo is warped to the morphed shape; the texture (identity-free eyes and
+    # lips) is drawn over the removed parts and where the morphed face shows what the photo hid
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
-                                texture=a.texture, removed=removed) for f, a in anon_faces]
+                                texture=a.texture, source_vertices=f.fit.vertices,
+                                overlay=overlay_weights(f.fit.vertices, f.fit.vertex_labels, sf.iod(),
+                                                        keep_mouth=opts.keep_mouth, margin=opts.margin))
+                  for (f, a), sf in zip(anon_faces, seg_faces)]
     composite = composite_image(seg_rgb, comp_faces)
     ext = composite_extension(image)
     if opts.lossless and ext in LOSSY_EXTENSIONS:

@@ -1,0 +1,271 @@
+"""Identity-free eyes and mouth: drawn from the mean face, coloured from the person's own skin.
+
+The segment stage removes the eyes (lids and lash line included) and the lips and fills them from the
+surrounding skin. Left like that, a face has skin-coloured smudges where its eyes and mouth were: it
+no longer reads as a face to a person or to a face detector. This module puts back features that
+belong to nobody:
+
+* their SHAPE and POSITION come from the model's mean face (its 68 landmark vertices), so every
+  anonymized face gets the same closed lids, lash lines and lips - in UV space, i.e. on the
+  mesh, so they follow the morphed face in every view;
+* their COLOUR comes from the texture they are painted on, which was baked from the already
+  inpainted photo: the features only darken (lash line, lid crease, eye sockets, the line
+  between the lips) or tint (lips) the person's skin there, so no pixel of the removed eyes or
+  lips can come back and the lighting of the photo is kept.
+
+The eyes are closed: a closed lid with a lash line is identity-free by construction (no iris, no eye
+shape) and looks natural at any head pose. The drawing is done once per (model, texture size) on a
+canvas in the mean face's frontal plane and mapped to the UV atlas (:func:`feature_layers`); each
+texture then costs two multiplications (:func:`paint_features`).
+
+:func:`overlay_weights` gives the per-vertex weight with which the composite draws the texture over
+the warped photo: 1 on the eyes and lips (and their removal margin), fading to 0 around them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceanon.types import EYE_LABELS, LIP_LABELS
+
+__all__ = ["FeatureLayers", "feature_layers", "paint_features", "overlay_weights", "FILL_MODES"]
+
+#: ``--fill`` values: ``features`` draws identity-free eyes and lips (default); ``inpaint`` leaves the
+#: removed regions as the segment stage filled them (the seed's look: skin-coloured smudges).
+FILL_MODES = ("features", "inpaint")
+
+# Geometry of the drawing, as fractions of the mean face's eye width ``ew`` (landmarks 36-39) or of its
+# mouth width ``mw`` (48-54). Chosen by eye on renders and composites of the fixtures.
+LASH_SIGMA = 0.045  # half-width of the lash line (Gaussian sigma), * ew
+LASH_DARK = 0.78  # darkening at the lash line's centre (0 = none, 1 = black)
+LASH_SAG = 0.30  # the closed lid line sags below the corner line by this fraction of the lower lid's depth
+LASHES_BELOW = 0.10  # lashes: a fainter band this far below the lid line, * ew
+CREASE_UP = 0.42  # lid crease above the lid line, * ew
+CREASE_SIGMA = 0.06
+CREASE_DARK = 0.22
+SOCKET_SIGMA = 0.55  # the soft shadow of the eye socket, * ew
+SOCKET_DARK = 0.16
+LIP_EDGE_SIGMA = 0.035  # soft edge of the lips, * mw
+LIP_LINE_SIGMA = 0.016  # the line between the lips, * mw
+LIP_LINE_DARK = 0.62
+CORNER_DARK = 0.35  # mouth corners
+#: lip colour as a per-channel factor on the skin under it (redder and darker than the skin); the
+#: upper lip, facing down, a little darker than the lower one
+UPPER_LIP_RGB = (0.80, 0.56, 0.56)
+LOWER_LIP_RGB = (0.88, 0.64, 0.63)
+_CANVAS_PER_EW = 96.0  # canvas resolution
+
+
+@dataclass(frozen=True)
+class FeatureLayers:
+    """The drawing on a UV atlas of side T.
+
+    eyes:  (T, T) float32 multiplicative factor on every channel (1 = unchanged; < 1 on the lash
+           lines, lid creases and eye sockets)
+    mouth: (T, T, 3) float32 per-channel factor: the lip colour (already blended with 1 by the lips'
+           soft mask) times the darkening of the line between the lips and the mouth corners
+    """
+
+    eyes: np.ndarray
+    mouth: np.ndarray
+
+
+def _gauss_line(canvas: np.ndarray, pts: np.ndarray, sigma: float, strength: np.ndarray | float) -> None:
+    """Add a soft line along the polyline ``pts`` (K, 2) canvas px: max-blend of strength * exp(-d²/2s²)."""
+    h, w = canvas.shape
+    line = np.zeros((h, w), np.uint8)
+    cv2.polylines(line, [np.round(pts * 4).astype(np.int32)], False, 255, 1, cv2.LINE_8, shift=2)
+    d = cv2.distanceTransform((line == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    prof = np.exp(-0.5 * (d / max(sigma, 1e-3)) ** 2)
+    if not np.isscalar(strength):
+        prof = prof * strength
+    else:
+        prof = prof * float(strength)
+    np.maximum(canvas, prof, out=canvas)
+
+
+def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 48) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+
+
+def _taper_map(shape, pts: np.ndarray, power: float = 0.6) -> np.ndarray:
+    """Per canvas px, sin(pi t)^power of the parameter t of the nearest point of the polyline: lines
+    that fade out toward their ends (eye corners, mouth corners)."""
+    h, w = shape
+    n = len(pts)
+    idx = np.zeros((h, w), np.float32)
+    best = np.full((h, w), np.inf, np.float32)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    for i, (x, y) in enumerate(pts[:: max(1, n // 24)]):
+        d = (xs - x) ** 2 + (ys - y) ** 2
+        m = d < best
+        best[m] = d[m]
+        idx[m] = i * max(1, n // 24) / max(n - 1, 1)
+    return np.clip(np.sin(np.pi * np.clip(idx, 0, 1)), 0.0, 1.0) ** power
+
+
+def _draw_canvas(lm: np.ndarray, cell: float, origin: tuple[float, float], shape: tuple[int, int]):
+    """(eye shade, mouth shade, lip_upper, lip_lower) float32 canvases in the mean face's frontal plane."""
+    x0, y1 = origin
+
+    def px(p):
+        p = np.atleast_2d(p)
+        return np.stack([(p[:, 0] - x0) / cell, (y1 - p[:, 1]) / cell], axis=1)
+
+    L = px(lm)
+    ew = float(np.mean([np.linalg.norm(L[39] - L[36]), np.linalg.norm(L[45] - L[42])]))
+    mw = float(np.linalg.norm(L[54] - L[48]))
+    h, w = shape
+    dark = np.zeros((h, w), np.float32)
+    for corner_a, corner_b, lower in ((36, 39, (40, 41)), (42, 45, (46, 47))):
+        a, b = L[corner_a], L[corner_b]
+        low = L[list(lower)].mean(axis=0)
+        mid = (a + b) / 2
+        ctrl = mid + LASH_SAG * 2 * (low - mid)  # quadratic Bezier: the curve reaches half its control offset
+        lid = _bezier(a, ctrl, b)
+        taper = _taper_map(shape, lid, 0.45)
+        _gauss_line(dark, lid, LASH_SIGMA * ew, LASH_DARK * taper)
+        _gauss_line(dark, lid + [0, LASHES_BELOW * ew * 0.5], LASH_SIGMA * ew * 1.6, 0.35 * LASH_DARK * taper)
+        crease = _bezier(a + [0.05 * ew, -0.12 * ew], mid + [0, -CREASE_UP * ew * 1.6], b + [-0.05 * ew, -0.18 * ew])
+        _gauss_line(dark, crease, CREASE_SIGMA * ew, CREASE_DARK * _taper_map(shape, crease, 0.8))
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        c = mid + [0, -0.15 * ew]
+        sock = SOCKET_DARK * np.exp(-0.5 * (((xs - c[0]) / (SOCKET_SIGMA * ew * 1.3)) ** 2
+                                            + ((ys - c[1]) / (SOCKET_SIGMA * ew)) ** 2))
+        np.maximum(dark, sock.astype(np.float32), out=dark)
+
+    # lips: outer polygon split along the line between the lips
+    upper_poly = np.concatenate([L[48:55], L[[64, 63, 62, 61, 60]]])
+    lower_poly = np.concatenate([L[54:60], L[[48, 60, 67, 66, 65, 64]]])
+    lips = []
+    for poly in (upper_poly, lower_poly):
+        m = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(m, [np.round(poly * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        soft = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), max(LIP_EDGE_SIGMA * mw, 0.5))
+        lips.append(soft)
+    # the line between the lips and the corners
+    inner = np.concatenate([L[[48]], (L[60:65] + L[[60, 67, 66, 65, 64]]) / 2, L[[54]]])
+    order = np.argsort(inner[:, 0])
+    inner = inner[order]
+    mdark = np.zeros((h, w), np.float32)
+    _gauss_line(mdark, inner, LIP_LINE_SIGMA * mw, LIP_LINE_DARK * _taper_map(shape, inner, 0.35))
+    for k in (48, 54):
+        _gauss_line(mdark, np.stack([L[k], L[k] + [0.001, 0]]), LIP_LINE_SIGMA * mw * 1.8, CORNER_DARK)
+    return 1.0 - dark, 1.0 - mdark, lips[0], lips[1]
+
+
+_CACHE: dict[tuple, FeatureLayers] = {}
+_LOCK = threading.Lock()
+
+
+def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray, landmark_ids: np.ndarray,
+                   size: int) -> FeatureLayers:
+    """The drawing mapped onto a (size, size) UV atlas, computed once per (model, size) and cached.
+
+    mean_vertices: (N, 3) float the model's mean face (canonical frame: x right, y up);
+    triangles: (M, 3) int; uv: (N, 2) in [0, 1] (v up); landmark_ids: (68,) int vertex ids of the
+    iBUG-68 landmarks; size: atlas side.
+    """
+    from faceanon.raster import interpolate
+    from faceanon.stages.texture import uv_layout
+    from faceanon.raster import RasterResult
+
+    mv = np.ascontiguousarray(mean_vertices, np.float32)
+    tris = np.ascontiguousarray(triangles, np.int32)
+    uvf = np.ascontiguousarray(uv, np.float32)
+    ids = np.asarray(landmark_ids, np.int64).reshape(-1)
+    if ids.shape != (68,) or ids.min() < 0 or ids.max() >= len(mv):
+        raise ValueError(f"landmark_ids must be 68 vertex ids in [0, {len(mv)}), got {ids.shape}")
+    key = (int(size), mv.shape, tris.shape, hash(mv.tobytes()), hash(tris.tobytes()), hash(ids.tobytes()),
+           hash(uvf.tobytes()))
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    lm = mv[ids, :2].astype(np.float64)
+    ew = float(np.mean([np.linalg.norm(lm[39] - lm[36]), np.linalg.norm(lm[45] - lm[42])]))
+    cell = ew / _CANVAS_PER_EW
+    # canvas over the eyes and the mouth only (the features live there), with a margin
+    region = lm[np.r_[17:27, 36:68]]
+    x0, x1 = region[:, 0].min() - ew, region[:, 0].max() + ew
+    y0, y1 = region[:, 1].min() - ew, region[:, 1].max() + ew
+    shape = (int(np.ceil((y1 - y0) / cell)) + 1, int(np.ceil((x1 - x0) / cell)) + 1)
+    eyes_c, mouth_c, up_c, lo_c = _draw_canvas(lm, cell, (x0, y1), shape)
+
+    layout = uv_layout(uvf, tris, int(size), symmetric=False)
+    r = RasterResult(layout.tri_id, layout.bary, None, tris, len(mv))
+    pos = interpolate(r, mv[:, :2].astype(np.float64))  # (T, T, 2) mean-face x, y of every texel
+    mapx = ((pos[..., 0] - x0) / cell).astype(np.float32)
+    mapy = ((y1 - pos[..., 1]) / cell).astype(np.float32)
+    inside = layout.inside
+    mapx[~inside] = -1.0
+    mapy[~inside] = -1.0
+
+    def sample(c: np.ndarray, border: float) -> np.ndarray:
+        return cv2.remap(c.astype(np.float32), mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=border)
+
+    eyes = sample(eyes_c, 1.0)
+    up = sample(up_c, 0.0)[..., None]
+    lo = sample(lo_c, 0.0)[..., None]
+    lip = 1.0 + up * (np.asarray(UPPER_LIP_RGB, np.float32) - 1.0) + lo * (np.asarray(LOWER_LIP_RGB, np.float32) - 1.0)
+    mouth = lip * sample(mouth_c, 1.0)[..., None]
+    layers = FeatureLayers(eyes=np.ascontiguousarray(eyes, np.float32), mouth=np.ascontiguousarray(mouth, np.float32))
+    with _LOCK:
+        if len(_CACHE) > 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = layers
+    return layers
+
+
+def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bool = False) -> np.ndarray:
+    """The texture with the identity-free eyes (and lips unless ``keep_mouth``) painted on it.
+
+    texture: (T, T, 3) uint8 RGB baked from the inpainted photo; layers: :func:`feature_layers` for
+    the same T. Returns a new (T, T, 3) uint8 texture. Only darkens or tints the given texels: the
+    result depends on the texture's own colours and on the mean face, nothing else.
+    """
+    tex = np.asarray(texture)
+    if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
+        raise ValueError(f"paint_features: texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
+    if layers.eyes.shape != tex.shape[:2]:
+        raise ValueError(f"paint_features: layers are for a {layers.eyes.shape} atlas, the texture is {tex.shape[:2]}")
+    out = tex.astype(np.float32)
+    out *= layers.eyes[..., None]
+    if not keep_mouth:
+        out *= layers.mouth
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def overlay_weights(vertices: np.ndarray, vertex_labels: np.ndarray, iod: float, *, keep_mouth: bool = False,
+                    margin: float = 0.15, feather: float = 0.12) -> np.ndarray:
+    """(N,) float32 per-vertex weight of the texture over the warped photo.
+
+    vertices: (N, 3) float, the face in any frame where distances are px-like (the fit in image px);
+    vertex_labels: (N,) part labels; iod: the face's 3D inter-ocular distance in the same unit.
+    1 on the eye (and lip) vertices and within ``margin * iod`` of them (3D distance: the removal's
+    margin), ramping to 0 over the next ``feather * iod``.
+    """
+    from scipy.spatial import cKDTree
+
+    v = np.asarray(vertices, np.float64)
+    lab = np.asarray(vertex_labels)
+    parts = EYE_LABELS if keep_mouth else EYE_LABELS + LIP_LABELS
+    core = np.isin(lab, parts)
+    out = np.zeros(len(v), np.float32)
+    if not core.any() or not (iod > 0):
+        return out
+    r0 = float(margin) * float(iod)
+    r1 = r0 + max(float(feather) * float(iod), 1e-6)
+    tree = cKDTree(v[core])
+    d, _ = tree.query(v, k=1, distance_upper_bound=r1)
+    t = np.clip((r1 - d) / (r1 - r0), 0.0, 1.0)
+    t[~np.isfinite(d)] = 0.0
+    out = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    out[core] = 1.0
+    return out
