@@ -31,7 +31,14 @@ LABEL_NAMES = {
     8: "skin",
 }
 EYE_LABELS = (1, 2)
+BROW_LABELS = (3, 4)
 LIP_LABELS = (6, 7)
+
+
+def removal_parts(*, keep_mouth: bool = False, brows: bool = False) -> tuple[int, ...]:
+    """The part labels an anonymization removes: the eyes always, the lips unless ``keep_mouth``,
+    the eyebrows when ``brows`` (replaced by the mean face's brows, see faceanon/stages/features.py)."""
+    return EYE_LABELS + (() if keep_mouth else LIP_LABELS) + (BROW_LABELS if brows else ())
 
 
 @dataclass

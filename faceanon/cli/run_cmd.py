@@ -171,7 +171,7 @@ def run(
     inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder (never inside IN)."),
     model: opt.Model = opt.MODEL,
-    alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face (0..1)."),
+    alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=2.0, help="Morph strength toward the mean face (0..1)."),
     keep_pose: bool = typer.Option(False, "--keep-pose", help="Anonymized OBJ keeps the original pose and position."),
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Do not remove the lips."),
     fill: opt.Fill = opt.FILL,

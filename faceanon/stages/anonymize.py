@@ -70,10 +70,18 @@ class FeatureSpec:
 
     landmark_ids: (68,) int vertex ids of the iBUG-68 landmarks of the model (``FaceFit.landmark_ids``)
     keep_mouth:   paint only the eyes (the lips were kept)
+    brows:        paint the mean face's eyebrows (the person's were removed)
+    brow_rgb:     optional (3,) colour of the brows (:func:`faceanon.stages.features.brow_colour`);
+                  None = a dark shade of the skin under them
     """
 
     landmark_ids: np.ndarray
     keep_mouth: bool = False
+    brows: bool = False
+    brow_rgb: np.ndarray | None = None
+
+
+MAX_ALPHA = 2.0
 
 
 def check_alpha(alpha: float) -> float:
@@ -82,7 +90,7 @@ def check_alpha(alpha: float) -> float:
         a = float(alpha)
     except (TypeError, ValueError):
         raise UsageError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
-    if not np.isfinite(a) or a < 0.0 or a > 1.0:
+    if not np.isfinite(a) or a < 0.0 or a > MAX_ALPHA:
         raise UsageError(f"alpha must be in [0, 1], got {alpha}", "use --alpha between 0 (no morph) and 1 (mean face)")
     return a
 
@@ -182,8 +190,17 @@ def anonymize_face(
     if features is not None:
         from faceanon.stages.features import feature_layers, paint_features
 
+        from faceanon.stages.features import BROW_FROM_SKIN
+
         layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, int(tex_size))
-        texture = paint_features(texture, layers, keep_mouth=features.keep_mouth)
+        brow_rgb = None
+        if features.brows:
+            brow_rgb = features.brow_rgb
+            if brow_rgb is None:  # a dark shade of the skin around the brows
+                sel = layers.brows > 0.3
+                skin = texture[sel].reshape(-1, 3).mean(axis=0) if sel.any() else texture.reshape(-1, 3).mean(axis=0)
+                brow_rgb = skin * np.asarray(BROW_FROM_SKIN, np.float32)
+        texture = paint_features(texture, layers, keep_mouth=features.keep_mouth, brow_rgb=brow_rgb)
 
     posed_img = posed.astype(np.float32)
     posed_img[:, 1] = h - posed_img[:, 1]

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceanon.types import EYE_LABELS, LIP_LABELS
+from faceanon.types import BROW_LABELS, removal_parts
 
-__all__ = ["FeatureLayers", "feature_layers", "paint_features", "overlay_weights", "FILL_MODES"]
+__all__ = ["FeatureLayers", "feature_layers", "paint_features", "overlay_weights", "brow_colour", "FILL_MODES"]
 
 #: ``--fill`` values: ``features`` draws identity-free eyes and lips (default); ``inpaint`` leaves the
 #: removed regions as the segment stage filled them (the seed's look: skin-coloured smudges).
@@ -48,7 +48,7 @@ CREASE_UP = 0.42  # lid crease above the lid line, * ew
 CREASE_SIGMA = 0.06
 CREASE_DARK = 0.22
 SOCKET_SIGMA = 0.55  # the soft shadow of the eye socket, * ew
-SOCKET_DARK = 0.16
+SOCKET_DARK = 0.20
 LIP_EDGE_SIGMA = 0.035  # soft edge of the lips, * mw
 LIP_LINE_SIGMA = 0.016  # the line between the lips, * mw
 LIP_LINE_DARK = 0.62
@@ -57,6 +57,11 @@ CORNER_DARK = 0.35  # mouth corners
 #: upper lip, facing down, a little darker than the lower one
 UPPER_LIP_RGB = (0.80, 0.56, 0.56)
 LOWER_LIP_RGB = (0.88, 0.64, 0.63)
+BROW_INNER = 0.30  # eyebrow thickness at its inner end, * ew ...
+BROW_OUTER = 0.11  # ... tapering to this at the tail
+BROW_DROP = 0.02  # the brow's upper edge lies this far below the brow landmarks, * ew
+BROW_STROKES = 260  # hair strokes per brow
+BROW_DENSITY = 0.82  # coverage of the stroke layer at its densest
 _CANVAS_PER_EW = 96.0  # canvas resolution
 
 
@@ -68,10 +73,12 @@ class FeatureLayers:
            lines, lid creases and eye sockets)
     mouth: (T, T, 3) float32 per-channel factor: the lip colour (already blended with 1 by the lips'
            soft mask) times the darkening of the line between the lips and the mouth corners
+    brows: (T, T) float32 coverage in [0, 1] of the mean face's eyebrows (hair strokes, soft edges)
     """
 
     eyes: np.ndarray
     mouth: np.ndarray
+    brows: np.ndarray
 
 
 def _gauss_line(canvas: np.ndarray, pts: np.ndarray, sigma: float, strength: np.ndarray | float) -> None:
@@ -110,7 +117,7 @@ def _taper_map(shape, pts: np.ndarray, power: float = 0.6) -> np.ndarray:
 
 
 def _draw_canvas(lm: np.ndarray, cell: float, origin: tuple[float, float], shape: tuple[int, int]):
-    """(eye shade, mouth shade, lip_upper, lip_lower) float32 canvases in the mean face's frontal plane."""
+    """(eye shade, mouth shade, lip_upper, lip_lower, brows) float32 canvases in the mean face's frontal plane."""
     x0, y1 = origin
 
     def px(p):
@@ -131,8 +138,11 @@ def _draw_canvas(lm: np.ndarray, cell: float, origin: tuple[float, float], shape
         taper = _taper_map(shape, lid, 0.45)
         _gauss_line(dark, lid, LASH_SIGMA * ew, LASH_DARK * taper)
         _gauss_line(dark, lid + [0, LASHES_BELOW * ew * 0.5], LASH_SIGMA * ew * 1.6, 0.35 * LASH_DARK * taper)
-        crease = _bezier(a + [0.05 * ew, -0.12 * ew], mid + [0, -CREASE_UP * ew * 1.6], b + [-0.05 * ew, -0.18 * ew])
-        _gauss_line(dark, crease, CREASE_SIGMA * ew, CREASE_DARK * _taper_map(shape, crease, 0.8))
+        # the lid crease follows the open eye's upper lid, raised toward the brow
+        upper = L[[corner_a + 1, corner_a + 2]].mean(axis=0)
+        crease = _bezier(a + [0.0, -0.10 * ew], upper + [0, -CREASE_UP * ew] + (upper - mid) * 1.0,
+                         b + [0.0, -0.16 * ew])
+        _gauss_line(dark, crease, CREASE_SIGMA * ew, CREASE_DARK * _taper_map(shape, crease, 0.6))
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         c = mid + [0, -0.15 * ew]
         sock = SOCKET_DARK * np.exp(-0.5 * (((xs - c[0]) / (SOCKET_SIGMA * ew * 1.3)) ** 2
@@ -152,11 +162,44 @@ def _draw_canvas(lm: np.ndarray, cell: float, origin: tuple[float, float], shape
     inner = np.concatenate([L[[48]], (L[60:65] + L[[60, 67, 66, 65, 64]]) / 2, L[[54]]])
     order = np.argsort(inner[:, 0])
     inner = inner[order]
+    brows = np.zeros((h, w), np.float32)
+    rng = np.random.default_rng(20261206)  # the same strokes for every face: nothing personal
+    for ids, inner_first in ((list(range(21, 16, -1)), True), (list(range(22, 27)), True)):
+        pts = L[ids]  # from the inner end (near the nose) to the tail
+        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        arc = np.concatenate([[0.0], np.cumsum(seg)]) / max(seg.sum(), 1e-6)
+        ts = np.linspace(0.0, 1.0, 64)
+        top = np.stack([np.interp(ts, arc, pts[:, 0]), np.interp(ts, arc, pts[:, 1])], axis=1) + [0, BROW_DROP * ew]
+        thick = (BROW_INNER + (BROW_OUTER - BROW_INNER) * ts ** 1.3) * ew
+        bottom = top + np.stack([np.zeros_like(thick), thick], axis=1)
+        band = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(band, [np.round(np.concatenate([top, bottom[::-1]]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        strokes = np.zeros((h, w), np.uint8)
+        direction = np.gradient(top, axis=0)
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-6)
+        for _ in range(BROW_STROKES):
+            t = rng.random()
+            k = int(t * (len(ts) - 1))
+            base = top[k] + [0, thick[k] * (0.15 + 0.8 * rng.random())]
+            d = direction[k].copy()
+            # hairs at the inner end point up, then lie along the brow
+            up = np.array([0.0, -1.0])
+            d = (1 - min(t * 3, 1.0)) * (0.6 * up + 0.4 * d) + min(t * 3, 1.0) * (d + 0.25 * up)
+            d /= max(np.linalg.norm(d), 1e-6)
+            length = (0.10 + 0.10 * rng.random()) * ew
+            a, b = base - d * length * 0.3, base + d * length * 0.7
+            cv2.line(strokes, tuple(np.round(a * 4).astype(int)), tuple(np.round(b * 4).astype(int)), 255,
+                     max(1, int(round(0.012 * ew))), cv2.LINE_AA, shift=2)
+        soft_band = cv2.GaussianBlur(band.astype(np.float32) / 255.0, (0, 0), max(0.025 * ew, 0.5))
+        hair = cv2.GaussianBlur(strokes.astype(np.float32) / 255.0, (0, 0), max(0.006 * ew, 0.5))
+        layer = soft_band * np.clip(0.45 + 0.8 * hair, 0.0, 1.0) * BROW_DENSITY
+        np.maximum(brows, layer.astype(np.float32), out=brows)
+
     mdark = np.zeros((h, w), np.float32)
     _gauss_line(mdark, inner, LIP_LINE_SIGMA * mw, LIP_LINE_DARK * _taper_map(shape, inner, 0.35))
     for k in (48, 54):
         _gauss_line(mdark, np.stack([L[k], L[k] + [0.001, 0]]), LIP_LINE_SIGMA * mw * 1.8, CORNER_DARK)
-    return 1.0 - dark, 1.0 - mdark, lips[0], lips[1]
+    return 1.0 - dark, 1.0 - mdark, lips[0], lips[1], brows
 
 
 _CACHE: dict[tuple, FeatureLayers] = {}
@@ -195,7 +238,7 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     x0, x1 = region[:, 0].min() - ew, region[:, 0].max() + ew
     y0, y1 = region[:, 1].min() - ew, region[:, 1].max() + ew
     shape = (int(np.ceil((y1 - y0) / cell)) + 1, int(np.ceil((x1 - x0) / cell)) + 1)
-    eyes_c, mouth_c, up_c, lo_c = _draw_canvas(lm, cell, (x0, y1), shape)
+    eyes_c, mouth_c, up_c, lo_c, brows_c = _draw_canvas(lm, cell, (x0, y1), shape)
 
     layout = uv_layout(uvf, tris, int(size), symmetric=False)
     r = RasterResult(layout.tri_id, layout.bary, None, tris, len(mv))
@@ -215,7 +258,8 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     lo = sample(lo_c, 0.0)[..., None]
     lip = 1.0 + up * (np.asarray(UPPER_LIP_RGB, np.float32) - 1.0) + lo * (np.asarray(LOWER_LIP_RGB, np.float32) - 1.0)
     mouth = lip * sample(mouth_c, 1.0)[..., None]
-    layers = FeatureLayers(eyes=np.ascontiguousarray(eyes, np.float32), mouth=np.ascontiguousarray(mouth, np.float32))
+    layers = FeatureLayers(eyes=np.ascontiguousarray(eyes, np.float32), mouth=np.ascontiguousarray(mouth, np.float32),
+                           brows=np.ascontiguousarray(sample(brows_c, 0.0), np.float32))
     with _LOCK:
         if len(_CACHE) > 4:
             _CACHE.pop(next(iter(_CACHE)))
@@ -223,12 +267,15 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     return layers
 
 
-def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bool = False) -> np.ndarray:
-    """The texture with the identity-free eyes (and lips unless ``keep_mouth``) painted on it.
+def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bool = False,
+                   brow_rgb: "np.ndarray | None" = None) -> np.ndarray:
+    """The texture with the identity-free eyes (lips unless ``keep_mouth``, brows when ``brow_rgb``) on it.
 
     texture: (T, T, 3) uint8 RGB baked from the inpainted photo; layers: :func:`feature_layers` for
-    the same T. Returns a new (T, T, 3) uint8 texture. Only darkens or tints the given texels: the
-    result depends on the texture's own colours and on the mean face, nothing else.
+    the same T; brow_rgb: optional (3,) colour of the eyebrows (:func:`brow_colour`), None = keep no
+    brows in the drawing (the person's own were not removed). Returns a new (T, T, 3) uint8 texture.
+    The eyes and lips only darken or tint the given texels; the brows are the mean face's strokes in
+    one colour: the result depends on the texture's own colours, that colour and the mean face.
     """
     tex = np.asarray(texture)
     if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
@@ -239,11 +286,34 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
     out *= layers.eyes[..., None]
     if not keep_mouth:
         out *= layers.mouth
+    if brow_rgb is not None:
+        a = layers.brows[..., None]
+        out = out * (1.0 - a) + np.asarray(brow_rgb, np.float32).reshape(1, 1, 3) * a
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+#: Without a measured brow colour, eyebrows are drawn this much darker than the skin under them.
+BROW_FROM_SKIN = (0.42, 0.36, 0.33)
+
+
+def brow_colour(rgb: np.ndarray, labels: np.ndarray) -> "np.ndarray | None":
+    """(3,) float32 colour of a face's eyebrow hair, or None when the face shows no brow pixels.
+
+    rgb: (H, W, 3) uint8 ORIGINAL photo; labels: (H, W) uint8 visible part labels of the face. The
+    brow label regions hold hair and skin: the darker half (by luma) of their pixels is averaged. One
+    colour per face - like the hair colour, which the photo shows anyway - is all that is kept.
+    """
+    m = np.isin(np.asarray(labels), BROW_LABELS)
+    if m.sum() < 8:
+        return None
+    px = np.asarray(rgb)[m].astype(np.float32)
+    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    dark = px[luma <= np.median(luma)]
+    return dark.mean(axis=0).astype(np.float32) if len(dark) else None
+
+
 def overlay_weights(vertices: np.ndarray, vertex_labels: np.ndarray, iod: float, *, keep_mouth: bool = False,
-                    margin: float = 0.15, feather: float = 0.12) -> np.ndarray:
+                    brows: bool = False, margin: float = 0.15, feather: float = 0.12) -> np.ndarray:
     """(N,) float32 per-vertex weight of the texture over the warped photo.
 
     vertices: (N, 3) float, the face in any frame where distances are px-like (the fit in image px);
@@ -255,8 +325,7 @@ def overlay_weights(vertices: np.ndarray, vertex_labels: np.ndarray, iod: float,
 
     v = np.asarray(vertices, np.float64)
     lab = np.asarray(vertex_labels)
-    parts = EYE_LABELS if keep_mouth else EYE_LABELS + LIP_LABELS
-    core = np.isin(lab, parts)
+    core = np.isin(lab, removal_parts(keep_mouth=keep_mouth, brows=brows))
     out = np.zeros(len(v), np.float32)
     if not core.any() or not (iod > 0):
         return out

@@ -42,6 +42,7 @@ class RunOptions:
     keep_pose: bool = False
     keep_mouth: bool = False
     fill: str = "features"  # faceanon.stages.features.FILL_MODES
+    brows: bool = True  # remove the eyebrows and paint the mean face's (False: --keep-brows)
     margin: float = 0.15  # = faceanon.stages.segment.DEFAULT_MARGIN
     feather_px: float = 3.0
     img_size: int = 1024
@@ -350,7 +351,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     from faceanon.stages.composite import CompositeFace, composite_extension, composite_image, write_composite
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
     from faceanon.stages.anonymize import FeatureSpec
-    from faceanon.stages.features import overlay_weights
+    from faceanon.stages.features import brow_colour, overlay_weights
     from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
 
     secs = report.seconds
@@ -384,7 +385,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular, box=f.fit.detection.box,
                              mesh=FaceMesh(f.fit.vertices, f.fit.triangles, f.fit.vertex_labels))
                  for f in recon.faces]
-    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, margin=opts.margin,
+    brows = opts.brows and opts.fill == "features"  # brows are only removed where they are redrawn
+    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, brows=brows, margin=opts.margin,
                                    feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     written.append(seg_path)  # listed before it is written: a failure half-way removes it too
@@ -400,7 +402,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
         fit = f.fit
         features = None
         if opts.fill == "features" and fit.landmark_ids is not None:
-            features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth)
+            features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth, brows=brows,
+                                   brow_rgb=brow_colour(image.rgb, f.labels) if brows else None)
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, fit.mean_vertices,
                            alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, features=features)
         d = out / "anon" / Path(stem).parent / f.name
@@ -424,7 +427,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
                                 texture=a.texture, source_vertices=f.fit.vertices,
                                 overlay=overlay_weights(f.fit.vertices, f.fit.vertex_labels, sf.iod(),
-                                                        keep_mouth=opts.keep_mouth, margin=opts.margin))
+                                                        keep_mouth=opts.keep_mouth, brows=brows, margin=opts.margin))
                   for (f, a), sf in zip(anon_faces, seg_faces)]
     composite = composite_image(seg_rgb, comp_faces)
     ext = composite_extension(image)

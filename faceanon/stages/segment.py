@@ -37,7 +37,7 @@ import numpy as np
 
 from faceanon.stages.geometry import mask_window
 from faceanon.stages.imageops import gaussian_blur
-from faceanon.types import EYE_LABELS, LIP_LABELS
+from faceanon.types import EYE_LABELS, LIP_LABELS, removal_parts
 
 __all__ = [
     "FaceMesh",
@@ -198,12 +198,13 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, keep_mouth: bool = False,
+def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, parts: Sequence[int] = EYE_LABELS + LIP_LABELS,
                       margin: float = DEFAULT_MARGIN) -> np.ndarray:
     """(H, W) bool: the pose-aware removed region of one face.
 
     labels: (H, W) uint8 visible part labels of the face; mesh: its :class:`FaceMesh`; iod: the 3D
-    inter-ocular distance (px, :meth:`FaceMesh.inter_ocular_3d`).
+    inter-ocular distance (px, :meth:`FaceMesh.inter_ocular_3d`); parts: the part labels to remove
+    (:func:`faceanon.types.removal_parts`).
 
     1. core: the visible eye (+ lip) labels OR the projection of every eye (+ lip) triangle, hidden
        ones included - at profile the far eye sits behind the nose bridge and the near one at the
@@ -214,7 +215,6 @@ def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, keep_mo
        so the margin does not reach the background or an occluding hand.
     """
     h, w = labels.shape
-    parts = EYE_LABELS if keep_mouth else EYE_LABELS + LIP_LABELS
     lut = np.zeros(256, bool)
     lut[list(parts)] = True
     core = lut[labels]
@@ -249,9 +249,12 @@ def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, keep_mo
     return out
 
 
-def removed_region(labels: np.ndarray, iod: float, *, keep_mouth: bool = False, margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """(H, W) bool: this face's eye (+ lip) labels grown by ``margin * iod`` px (Euclidean disc)."""
-    parts = EYE_LABELS if keep_mouth else EYE_LABELS + LIP_LABELS
+def removed_region(labels: np.ndarray, iod: float, *, keep_mouth: bool = False, margin: float = DEFAULT_MARGIN,
+                   parts: Optional[Sequence[int]] = None) -> np.ndarray:
+    """(H, W) bool: this face's eye (+ lip) labels - or ``parts`` when given - grown by ``margin * iod`` px
+    (Euclidean disc)."""
+    if parts is None:
+        parts = removal_parts(keep_mouth=keep_mouth)
     lut = np.zeros(256, bool)
     lut[list(parts)] = True
     core = lut[labels]
@@ -304,12 +307,14 @@ def segment_image(
     keep_mouth: bool = False,
     margin: float = DEFAULT_MARGIN,
     feather_px: float = 3.0,
+    brows: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Remove the eyes (and lips) of every face; see the module docstring for the exact rules.
 
     rgb:        (H, W, 3) uint8 RGB photo (upright)
     faces:      every face of the photo (:class:`SegmentFace`; its labels (H, W) uint8)
     keep_mouth: keep the lips (labels 6, 7)
+    brows:      also remove the eyebrows (labels 3, 4; the anonymize stage paints the mean face's)
     margin:     growth of the removed parts, as a fraction of each face's inter-ocular distance
     feather_px: width of the outward alpha ramp in px (0 = hard edge)
 
@@ -318,14 +323,15 @@ def segment_image(
     """
     _check_inputs(rgb, faces, margin, feather_px)
     h, w = rgb.shape[:2]
+    parts = removal_parts(keep_mouth=keep_mouth, brows=brows)
     removed = np.zeros((h, w), bool)
     max_iod = 0.0
     for f in faces:
         iod = f.iod()
         if f.mesh is not None and iod > 0:
-            removed |= removed_region_3d(np.asarray(f.labels), f.mesh, iod, keep_mouth=keep_mouth, margin=margin)
+            removed |= removed_region_3d(np.asarray(f.labels), f.mesh, iod, parts=parts, margin=margin)
         else:
-            removed |= removed_region(np.asarray(f.labels), iod, keep_mouth=keep_mouth, margin=margin)
+            removed |= removed_region(np.asarray(f.labels), iod, margin=margin, parts=parts)
         max_iod = max(max_iod, iod)
     radius = inpaint_radius(min(max_iod, INPAINT_LARGE_IOD))
 

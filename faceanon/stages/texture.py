@@ -238,6 +238,9 @@ def _mirror_fill(sampled: np.ndarray, visible: np.ndarray, cand: np.ndarray) -> 
 
 MIN_TEXELS_PER_PIXEL = 2.0  # a reduced-size bake keeps at least this many texels per photo px
 MIN_WORKING_SIZE = 256
+#: The bake samples the photo only on triangles whose normal is within acos(MIN_FACING) = 78 degrees
+#: of the viewing direction (see _bake).
+MIN_FACING = 0.2
 
 
 def working_size(vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray, size: int) -> int:
@@ -355,7 +358,13 @@ def _bake(image_rgb, vertices, triangles, uv, size, valid, symmetric_fill):
     area = (v[t[:, 1], 0] - v[t[:, 0], 0]) * (v[t[:, 2], 1] - v[t[:, 0], 1]) - (v[t[:, 2], 0] - v[t[:, 0], 0]) * (
         v[t[:, 1], 1] - v[t[:, 0], 1]
     )
-    front = np.ascontiguousarray(area < 0).view(np.uint8)
+    # grazing triangles (seen under more than ~78 degrees) are not sampled: at a profile's silhouette
+    # their pixels are mostly background (the fit is a few px off there) - they are filled like hidden
+    # texels instead (mirror / diffusion)
+    e1 = v[t[:, 1]] - v[t[:, 0]]
+    e2 = v[t[:, 2]] - v[t[:, 0]]
+    n3 = np.linalg.norm(np.cross(e1, e2), axis=1)
+    front = np.ascontiguousarray((area < 0) & (-area >= MIN_FACING * n3)).view(np.uint8)
     zr = float(np.ptp(verts[:, 2])) if len(verts) else 1.0
     tol = max(0.02 * zr, 1.0)
     vmask = None if valid is None else np.ascontiguousarray(np.asarray(valid) > 0).view(np.uint8)
