@@ -73,12 +73,15 @@ class FeatureSpec:
     brows:        paint the mean face's eyebrows (the person's were removed)
     brow_rgb:     optional (3,) colour of the brows (:func:`faceanon.stages.features.brow_colour`);
                   None = a dark shade of the skin under them
+    vertex_labels: optional (N,) part labels of the model (``FaceFit.vertex_labels``): the removed
+                  regions get the mean face's relief
     """
 
     landmark_ids: np.ndarray
     keep_mouth: bool = False
     brows: bool = False
     brow_rgb: np.ndarray | None = None
+    vertex_labels: np.ndarray | None = None
 
 
 MAX_ALPHA = 2.0
@@ -192,13 +195,15 @@ def anonymize_face(
 
         from faceanon.stages.features import BROW_FROM_SKIN
 
-        layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, int(tex_size))
+        layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, int(tex_size),
+                                features.vertex_labels)
         brow_rgb = None
         if features.brows:
             brow_rgb = features.brow_rgb
             if brow_rgb is None:  # a dark shade of the skin around the brows
+                y0, y1, x0, x1 = layers.window
                 sel = layers.brows > 0.3
-                skin = texture[sel].reshape(-1, 3).mean(axis=0) if sel.any() else texture.reshape(-1, 3).mean(axis=0)
+                skin = (texture[y0:y1, x0:x1][sel] if sel.any() else texture.reshape(-1, 3)).reshape(-1, 3).mean(axis=0)
                 brow_rgb = skin * np.asarray(BROW_FROM_SKIN, np.float32)
         texture = paint_features(texture, layers, keep_mouth=features.keep_mouth, brow_rgb=brow_rgb)
 

@@ -48,7 +48,7 @@ CREASE_UP = 0.42  # lid crease above the lid line, * ew
 CREASE_SIGMA = 0.06
 CREASE_DARK = 0.22
 SOCKET_SIGMA = 0.55  # the soft shadow of the eye socket, * ew
-SOCKET_DARK = 0.20
+SOCKET_DARK = 0.10
 LIP_EDGE_SIGMA = 0.035  # soft edge of the lips, * mw
 LIP_LINE_SIGMA = 0.016  # the line between the lips, * mw
 LIP_LINE_DARK = 0.62
@@ -74,11 +74,19 @@ class FeatureLayers:
     mouth: (T, T, 3) float32 per-channel factor: the lip colour (already blended with 1 by the lips'
            soft mask) times the darkening of the line between the lips and the mouth corners
     brows: (T, T) float32 coverage in [0, 1] of the mean face's eyebrows (hair strokes, soft edges)
+    relief: (T, T, 3) float32 the mean face's relief (convex brighter, concave darker, see
+           :func:`mean_relief`) as a multiplicative factor, one channel per part group (eyes, brows,
+           lips), each already restricted to its removed region: the flat fill gets the shading of
+           eye sockets, lids, brow ridge and lips that a face has
+    window: (y0, y1, x0, x1) the atlas window outside which every layer is neutral (painting only
+           touches it: the features cover ~15 % of the atlas)
     """
 
     eyes: np.ndarray
     mouth: np.ndarray
     brows: np.ndarray
+    relief: np.ndarray
+    window: tuple[int, int, int, int]
 
 
 def _gauss_line(canvas: np.ndarray, pts: np.ndarray, sigma: float, strength: np.ndarray | float) -> None:
@@ -207,12 +215,13 @@ _LOCK = threading.Lock()
 
 
 def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray, landmark_ids: np.ndarray,
-                   size: int) -> FeatureLayers:
+                   size: int, vertex_labels: "np.ndarray | None" = None) -> FeatureLayers:
     """The drawing mapped onto a (size, size) UV atlas, computed once per (model, size) and cached.
 
     mean_vertices: (N, 3) float the model's mean face (canonical frame: x right, y up);
     triangles: (M, 3) int; uv: (N, 2) in [0, 1] (v up); landmark_ids: (68,) int vertex ids of the
-    iBUG-68 landmarks; size: atlas side.
+    iBUG-68 landmarks; size: atlas side; vertex_labels: optional (N,) part labels (for the relief;
+    without them there is none).
     """
     from faceanon.raster import interpolate
     from faceanon.stages.texture import uv_layout
@@ -224,8 +233,9 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     ids = np.asarray(landmark_ids, np.int64).reshape(-1)
     if ids.shape != (68,) or ids.min() < 0 or ids.max() >= len(mv):
         raise ValueError(f"landmark_ids must be 68 vertex ids in [0, {len(mv)}), got {ids.shape}")
+    vlab = None if vertex_labels is None else np.ascontiguousarray(vertex_labels, np.uint8)
     key = (int(size), mv.shape, tris.shape, hash(mv.tobytes()), hash(tris.tobytes()), hash(ids.tobytes()),
-           hash(uvf.tobytes()))
+           hash(uvf.tobytes()), None if vlab is None else hash(vlab.tobytes()))
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
@@ -258,8 +268,21 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     lo = sample(lo_c, 0.0)[..., None]
     lip = 1.0 + up * (np.asarray(UPPER_LIP_RGB, np.float32) - 1.0) + lo * (np.asarray(LOWER_LIP_RGB, np.float32) - 1.0)
     mouth = lip * sample(mouth_c, 1.0)[..., None]
-    layers = FeatureLayers(eyes=np.ascontiguousarray(eyes, np.float32), mouth=np.ascontiguousarray(mouth, np.float32),
-                           brows=np.ascontiguousarray(sample(brows_c, 0.0), np.float32))
+    brows = sample(brows_c, 0.0)
+    relief = np.ones(eyes.shape + (3,), np.float32)
+    if vlab is not None and vlab.shape == (len(mv),):
+        iod = float(np.linalg.norm(lm[36] - lm[45]))
+        per_vertex = mean_relief(mv, tris, vlab, iod)  # (N, 3)
+        relief = interpolate(r, per_vertex.astype(np.float64)).astype(np.float32)
+        relief[~inside] = 1.0
+    active = (np.abs(eyes - 1.0) > 1e-3) | (np.abs(mouth - 1.0) > 1e-3).any(axis=2) | (brows > 1e-3)
+    ys, xs = np.nonzero(active.any(axis=1))[0], np.nonzero(active.any(axis=0))[0]
+    window = (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1) if ys.size else (0, 0, 0, 0)
+    y0w, y1w, x0w, x1w = window
+    layers = FeatureLayers(eyes=np.ascontiguousarray(eyes[y0w:y1w, x0w:x1w], np.float32),
+                           mouth=np.ascontiguousarray(mouth[y0w:y1w, x0w:x1w], np.float32),
+                           brows=np.ascontiguousarray(brows[y0w:y1w, x0w:x1w], np.float32),
+                           relief=np.ascontiguousarray(relief[y0w:y1w, x0w:x1w], np.float32), window=window)
     with _LOCK:
         if len(_CACHE) > 4:
             _CACHE.pop(next(iter(_CACHE)))
@@ -280,16 +303,88 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
     tex = np.asarray(texture)
     if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
         raise ValueError(f"paint_features: texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
-    if layers.eyes.shape != tex.shape[:2]:
-        raise ValueError(f"paint_features: layers are for a {layers.eyes.shape} atlas, the texture is {tex.shape[:2]}")
-    out = tex.astype(np.float32)
+    y0, y1, x0, x1 = layers.window
+    if y1 > tex.shape[0] or x1 > tex.shape[1]:
+        raise ValueError(f"paint_features: layers are for a larger atlas than the texture {tex.shape[:2]}")
+    res = tex.copy()
+    out = tex[y0:y1, x0:x1].astype(np.float32)
+    rel = layers.relief[..., 0].copy()  # eyes
+    if brow_rgb is not None:
+        rel *= layers.relief[..., 1]
+    if not keep_mouth:
+        rel *= layers.relief[..., 2]
+    out *= rel[..., None]
     out *= layers.eyes[..., None]
     if not keep_mouth:
         out *= layers.mouth
     if brow_rgb is not None:
         a = layers.brows[..., None]
         out = out * (1.0 - a) + np.asarray(brow_rgb, np.float32).reshape(1, 1, 3) * a
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    res[y0:y1, x0:x1] = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return res
+
+
+#: Relief of the mean face (:func:`mean_relief`): curvature measured at RELIEF_SCALE x the IOD, turned
+#: into a brightness factor 1 + RELIEF_GAIN x curvature (clipped to RELIEF_RANGE), applied within
+#: RELIEF_MARGIN x the IOD of each removed part and fading out over RELIEF_FEATHER x the IOD.
+RELIEF_SCALE = 0.12
+RELIEF_GAIN = 0.6
+RELIEF_RANGE = (0.80, 1.08)
+RELIEF_MARGIN = 0.15
+RELIEF_FEATHER = 0.10
+
+
+def mean_relief(vertices: np.ndarray, triangles: np.ndarray, vertex_labels: np.ndarray, iod: float) -> np.ndarray:
+    """(N, 3) float32 per-vertex brightness factor of the mean face's relief, one column per part
+    group (eyes, brows, lips), 1 away from that group's region.
+
+    The curvature at a vertex is its height above the Gaussian-weighted centroid of its neighbours
+    (sigma RELIEF_SCALE x iod) along its normal, divided by that sigma: eye sockets, the fold under
+    the brow and the corners of the mouth are concave (darker), lids, brow ridge and lips convex.
+    Computed on the MEAN face, so it is the same for everyone.
+    """
+    from scipy.spatial import cKDTree
+
+    v = np.asarray(vertices, np.float64)
+    t = np.asarray(triangles, np.int64)
+    fn = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, t[:, k], fn)
+    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+    sigma = RELIEF_SCALE * iod
+    sub = v[::7]  # the centroids are smooth averages: every 7th vertex is plenty (~300 per neighbourhood)
+    tree = cKDTree(sub)
+    out = np.ones((len(v), 3), np.float32)
+    groups = [(1, 2), (3, 4), (6, 7)]
+    region_any = np.isin(vertex_labels, sum(groups, ()))
+    # curvature only where some region can use it
+    reach = RELIEF_MARGIN * iod + RELIEF_FEATHER * iod
+    d_any, _ = cKDTree(v[region_any]).query(v, k=1, distance_upper_bound=reach) if region_any.any() else (None, None)
+    need = np.nonzero(np.isfinite(d_any))[0] if d_any is not None else np.array([], np.int64)
+    curv = np.zeros(len(v))
+    if need.size:
+        # Gaussian-weighted neighbour centroids as one sparse product (vertices within 2.5 sigma)
+        dist = cKDTree(v[need]).sparse_distance_matrix(tree, 2.5 * sigma, output_type="coo_matrix")
+        wts = np.exp(-0.5 * (dist.data / sigma) ** 2)
+        from scipy.sparse import coo_matrix
+
+        W = coo_matrix((wts, (dist.row, dist.col)), shape=(need.size, len(sub))).tocsr()
+        den = np.asarray(W.sum(axis=1)).reshape(-1) + 1.0  # the vertex itself (distance 0 is not stored)
+        cen = (W @ sub + v[need]) / den[:, None]
+        curv[need] = np.einsum("ij,ij->i", vn[need], v[need] - cen) / sigma
+    factor = np.clip(1.0 + RELIEF_GAIN * curv, *RELIEF_RANGE)
+    for g, parts in enumerate(groups):
+        core = np.isin(vertex_labels, parts)
+        if not core.any():
+            continue
+        r0, r1 = RELIEF_MARGIN * iod, (RELIEF_MARGIN + RELIEF_FEATHER) * iod
+        d, _ = cKDTree(v[core]).query(v, k=1, distance_upper_bound=r1)
+        tt = np.clip((r1 - d) / (r1 - r0), 0.0, 1.0)
+        tt[~np.isfinite(d)] = 0.0
+        wgt = tt * tt * (3.0 - 2.0 * tt)
+        out[:, g] = (1.0 + wgt * (factor - 1.0)).astype(np.float32)
+    return out
 
 
 #: Without a measured brow colour, eyebrows are drawn this much darker than the skin under them.
@@ -318,23 +413,31 @@ def overlay_weights(vertices: np.ndarray, vertex_labels: np.ndarray, iod: float,
 
     vertices: (N, 3) float, the face in any frame where distances are px-like (the fit in image px);
     vertex_labels: (N,) part labels; iod: the face's 3D inter-ocular distance in the same unit.
-    1 on the eye (and lip) vertices and within ``margin * iod`` of them (3D distance: the removal's
-    margin), ramping to 0 over the next ``feather * iod``.
+    1 on the removed parts' vertices and within their removal margin (3D distance: ``margin * iod``,
+    scaled per part like the removal, see faceanon/stages/segment.py), ramping to 0 over the next
+    ``feather * iod``.
     """
     from scipy.spatial import cKDTree
 
+    from faceanon.stages.segment import PART_MARGIN_SCALE
+
     v = np.asarray(vertices, np.float64)
     lab = np.asarray(vertex_labels)
-    core = np.isin(lab, removal_parts(keep_mouth=keep_mouth, brows=brows))
     out = np.zeros(len(v), np.float32)
-    if not core.any() or not (iod > 0):
+    if not (iod > 0):
         return out
-    r0 = float(margin) * float(iod)
-    r1 = r0 + max(float(feather) * float(iod), 1e-6)
-    tree = cKDTree(v[core])
-    d, _ = tree.query(v, k=1, distance_upper_bound=r1)
-    t = np.clip((r1 - d) / (r1 - r0), 0.0, 1.0)
-    t[~np.isfinite(d)] = 0.0
-    out = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
-    out[core] = 1.0
+    groups: dict[float, list[int]] = {}
+    for p in removal_parts(keep_mouth=keep_mouth, brows=brows):
+        groups.setdefault(PART_MARGIN_SCALE.get(int(p), 1.0), []).append(int(p))
+    for scale, parts in groups.items():
+        core = np.isin(lab, parts)
+        if not core.any():
+            continue
+        r0 = float(margin) * scale * float(iod)
+        r1 = r0 + max(float(feather) * float(iod), 1e-6)
+        d, _ = cKDTree(v[core]).query(v, k=1, distance_upper_bound=r1)
+        t = np.clip((r1 - d) / (r1 - r0), 0.0, 1.0)
+        t[~np.isfinite(d)] = 0.0
+        np.maximum(out, (t * t * (3.0 - 2.0 * t)).astype(np.float32), out=out)
+        out[core] = 1.0
     return out

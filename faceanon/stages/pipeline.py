@@ -386,7 +386,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
                              mesh=FaceMesh(f.fit.vertices, f.fit.triangles, f.fit.vertex_labels))
                  for f in recon.faces]
     brows = opts.brows and opts.fill == "features"  # brows are only removed where they are redrawn
-    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, brows=brows, margin=opts.margin,
+    rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, brows=brows,
+                                  grain=opts.fill == "features", margin=opts.margin,
                                    feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     written.append(seg_path)  # listed before it is written: a failure half-way removes it too
@@ -403,7 +404,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
         features = None
         if opts.fill == "features" and fit.landmark_ids is not None:
             features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth, brows=brows,
-                                   brow_rgb=brow_colour(image.rgb, f.labels) if brows else None)
+                                   brow_rgb=brow_colour(image.rgb, f.labels) if brows else None,
+                                   vertex_labels=fit.vertex_labels)
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, fit.mean_vertices,
                            alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, features=features)
         d = out / "anon" / Path(stem).parent / f.name

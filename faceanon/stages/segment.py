@@ -198,33 +198,22 @@ def _distance_to(mask: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, parts: Sequence[int] = EYE_LABELS + LIP_LABELS,
-                      margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """(H, W) bool: the pose-aware removed region of one face.
+#: The removal margin of the lips and eyebrows relative to the eyes' (``margin``): the eyes are the
+#: strongest identity cue and their labels are tight; the lip and brow labels already include a margin
+#: (lite: 14 % of the mouth width, brow bands), and a full margin merged brows, eyes and cheeks into
+#: one smooth patch on the fixtures.
+PART_MARGIN_SCALE = {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 6: 1.0, 7: 1.0}
 
-    labels: (H, W) uint8 visible part labels of the face; mesh: its :class:`FaceMesh`; iod: the 3D
-    inter-ocular distance (px, :meth:`FaceMesh.inter_ocular_3d`); parts: the part labels to remove
-    (:func:`faceanon.types.removal_parts`).
 
-    1. core: the visible eye (+ lip) labels OR the projection of every eye (+ lip) triangle, hidden
-       ones included - at profile the far eye sits behind the nose bridge and the near one at the
-       silhouette, and both the lash line and any landmark error are covered from the 3D face, not
-       from what the label map happens to show;
-    2. grown by ``margin * iod`` px (Euclidean) - a 3D size, so a profile keeps the frontal margin;
-    3. kept within :data:`FACE_BAND` ``* iod`` px of the face's own pixels (the mesh's coverage),
-       so the margin does not reach the background or an occluding hand.
-    """
+def _part_core(labels: np.ndarray, mesh: FaceMesh, parts: Sequence[int]) -> np.ndarray:
+    """(H, W) bool: the visible ``parts`` labels OR the projection of every triangle touching them."""
     h, w = labels.shape
     lut = np.zeros(256, bool)
     lut[list(parts)] = True
     core = lut[labels]
     v = np.asarray(mesh.vertices, np.float32)
     t = np.asarray(mesh.triangles, np.int64)
-    vlab = np.asarray(mesh.vertex_labels, np.uint8)
-    part_tris = t[lut[vlab[t]].any(axis=1)]
-    radius = max(0.0, float(margin) * float(iod))
-    band = FACE_BAND * float(iod)
-    pad = int(np.ceil(radius + band)) + 2
+    part_tris = t[lut[np.asarray(mesh.vertex_labels, np.uint8)[t]].any(axis=1)]
     if len(part_tris):
         used = v[np.unique(part_tris)]
         finite = np.isfinite(used[:, :2]).all(axis=1)
@@ -239,13 +228,44 @@ def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, parts: 
                 local = v - np.array([x0, y0, 0], np.float32)
                 r = rasterize(local, np.ascontiguousarray(part_tris, np.int32), y1 - y0, x1 - x0)
                 core[y0:y1, x0:x1] |= r.tri_id >= 0
-    if not core.any():
-        return core
-    face = (labels > 0) | core
-    y0, y1, x0, x1 = mask_window(core, pad)
-    out = np.zeros_like(core)
-    grown = _distance_to(core[y0:y1, x0:x1]) <= radius if radius > 0 else core[y0:y1, x0:x1]
-    out[y0:y1, x0:x1] = grown & (_distance_to(face[y0:y1, x0:x1]) <= band)
+    return core
+
+
+def removed_region_3d(labels: np.ndarray, mesh: FaceMesh, iod: float, *, parts: Sequence[int] = EYE_LABELS + LIP_LABELS,
+                      margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """(H, W) bool: the pose-aware removed region of one face.
+
+    labels: (H, W) uint8 visible part labels of the face; mesh: its :class:`FaceMesh`; iod: the 3D
+    inter-ocular distance (px, :meth:`FaceMesh.inter_ocular_3d`); parts: the part labels to remove
+    (:func:`faceanon.types.removal_parts`).
+
+    1. core: the visible labels of the parts OR the projection of every triangle of those parts,
+       hidden ones included - at profile the far eye sits behind the nose bridge and the near one at
+       the silhouette, and both the lash line and any landmark error are covered from the 3D face,
+       not from what the label map happens to show;
+    2. grown by ``margin * iod`` px (Euclidean; lips and brows by :data:`PART_MARGIN_SCALE` of it) -
+       a 3D size, so a profile keeps the frontal margin;
+    3. kept within :data:`FACE_BAND` ``* iod`` px of the face's own pixels (the mesh's coverage),
+       so the margin does not reach the background or an occluding hand.
+    """
+    groups: dict[float, list[int]] = {}
+    for p in parts:
+        groups.setdefault(PART_MARGIN_SCALE.get(int(p), 1.0), []).append(int(p))
+    out = np.zeros(labels.shape, bool)
+    face = labels > 0
+    band = FACE_BAND * float(iod)
+    for scale, group in groups.items():
+        core = _part_core(labels, mesh, group)
+        if not core.any():
+            continue
+        face |= core
+        radius = max(0.0, float(margin) * scale * float(iod))
+        y0, y1, x0, x1 = mask_window(core, int(np.ceil(radius)) + 1)
+        out[y0:y1, x0:x1] |= _distance_to(core[y0:y1, x0:x1]) <= radius if radius > 0 else core[y0:y1, x0:x1]
+    if not out.any():
+        return out
+    y0, y1, x0, x1 = mask_window(out, int(np.ceil(band)) + 2)
+    out[y0:y1, x0:x1] &= _distance_to(face[y0:y1, x0:x1]) <= band
     return out
 
 
@@ -308,6 +328,7 @@ def segment_image(
     margin: float = DEFAULT_MARGIN,
     feather_px: float = 3.0,
     brows: bool = False,
+    grain: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Remove the eyes (and lips) of every face; see the module docstring for the exact rules.
 
@@ -315,6 +336,8 @@ def segment_image(
     faces:      every face of the photo (:class:`SegmentFace`; its labels (H, W) uint8)
     keep_mouth: keep the lips (labels 6, 7)
     brows:      also remove the eyebrows (labels 3, 4; the anonymize stage paints the mean face's)
+    grain:      add synthetic skin grain to the fill (:func:`add_grain`) so that it does not read as a
+                smooth smudge; False keeps the plain fill (the seed's look, ``--fill inpaint``)
     margin:     growth of the removed parts, as a fraction of each face's inter-ocular distance
     feather_px: width of the outward alpha ramp in px (0 = hard edge)
 
@@ -344,6 +367,8 @@ def segment_image(
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
         sel = removed[y0:y1, x0:x1]
         filled = _inpaint(crop, sel, max_iod)
+        if grain:
+            filled = add_grain(filled, crop, sel, max_iod)
         sub = out[y0:y1, x0:x1, :3]
         sub[sel] = filled[sel]  # only the removed pixels change: the rest stays bit-exact
     return out, removed
@@ -434,3 +459,42 @@ def _smooth_fill(filled: np.ndarray, m8: np.ndarray, iod: float, inside: np.ndar
     smooth = gaussian_blur(filled, sigma)
     out = filled.astype(np.float32) * (1.0 - wgt) + smooth.astype(np.float32) * wgt
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+#: Skin grain of the fill: the photo's high-pass (image minus a Gaussian of GRAIN_SIGMA x the IOD, at
+#: least 1 px) measured in a ring of GRAIN_RING x the IOD around the removed region.
+GRAIN_SIGMA = 0.006
+GRAIN_RING = 0.15
+
+
+def add_grain(filled: np.ndarray, source: np.ndarray, mask: np.ndarray, iod: float, *, seed: int = 0) -> np.ndarray:
+    """``filled`` with synthetic skin grain added inside ``mask`` (bool), as strong as the grain of the
+    skin around it.
+
+    filled, source: (h, w, 3) uint8 - the inpainted crop and the photo crop it came from; iod: px.
+    The grain is Gaussian noise (fixed ``seed``: the same photo gives the same output) low-passed to
+    the skin's grain size and scaled to the robust standard deviation (1.4826 x MAD, so moles and
+    hairs in the ring do not inflate it) of the photo's high-pass in a ring around the mask, the
+    same noise in the three channels scaled per channel - nothing is copied from the photo, so no
+    mole or hair of the ring is repeated inside. It ramps in over 2 grain sizes from the border.
+    """
+    if not mask.any():
+        return filled
+    sigma = max(1.0, GRAIN_SIGMA * float(iod))
+    src = source.astype(np.float32)
+    hp = src - cv2.GaussianBlur(src, (0, 0), sigma)
+    ring = (_distance_to(mask) <= max(3.0, GRAIN_RING * float(iod))) & ~mask
+    if ring.sum() < 32:
+        return filled
+    vals = hp[ring]
+    mad = np.median(np.abs(vals - np.median(vals, axis=0)), axis=0)
+    std = 1.4826 * mad  # (3,)
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.standard_normal(mask.shape).astype(np.float32), (0, 0), 0.5 * sigma)
+    noise /= max(float(noise.std()), 1e-6)
+    inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    ramp = np.clip(inside / np.float32(2.0 * sigma), 0.0, 1.0)
+    out = filled.astype(np.float32) + (noise * ramp)[..., None] * std.reshape(1, 1, 3)
+    res = filled.copy()
+    res[mask] = np.clip(np.rint(out[mask]), 0, 255).astype(np.uint8)
+    return res
