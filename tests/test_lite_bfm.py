@@ -100,11 +100,27 @@ def test_bfm_axes_uv_and_winding(model):
     # project winding (reversed tri.pkl): CCW seen from the front in the y-up model frame,
     # i.e. outward normals (+z) for the frontal triangles
     t = model.triangles
-    np.testing.assert_array_equal(t, model.tri[:, ::-1])
+    np.testing.assert_array_equal(t[: len(model.tri)], model.tri[:, ::-1])
     a, b, c = mv[t[:, 0]], mv[t[:, 1]], mv[t[:, 2]]
     nz = np.cross(b - a, c - a)[:, 2]
     frontal = np.all(mv[t][:, :, 2] > 100_000, axis=1)
     assert (nz[frontal] > 0).mean() > 0.95
+
+
+def test_mouth_opening_is_closed_with_the_lip_vertices(model):
+    """tri.pkl leaves a hole between the lips (a 78-vertex loop); the project's triangles close it, so
+    the visible label map has lip labels there and renders have no gap between the lips."""
+    from faceanon.models.topology import boundary_loops
+
+    raw = [len(loop) for loop in boundary_loops(model.tri[:, ::-1])]
+    assert len(raw) == 2 and min(raw) == 78
+    closed = boundary_loops(model.triangles)
+    assert len(closed) == 1 and len(closed[0]) == max(raw)  # only the outer boundary is left
+    cap = model.triangles[len(model.tri):]
+    assert np.isin(model.labels[cap], (6, 7)).all()  # built from the lip vertices only: no new vertex
+    mv = model.mean_vertices.astype(np.float64)
+    nz = np.cross(mv[cap[:, 1]] - mv[cap[:, 0]], mv[cap[:, 2]] - mv[cap[:, 0]])[:, 2]
+    assert (nz > 0).mean() > 0.6  # wound like the surrounding lips (front faces toward +z)
 
 
 def test_shape_and_sparse_landmarks_agree(model):

@@ -276,7 +276,8 @@ def test_facefit_conventions(detector, backend, alison):
     n = 38365
     assert fit.backend == "lite" and fit.detection is det
     assert fit.vertices.shape == (n, 3) and fit.vertices.dtype == np.float32
-    assert fit.triangles.shape == (76073, 3) and fit.triangles.dtype == np.int32
+    # the 76073 BFM triangles and the 76 that close the opening between the lips
+    assert fit.triangles.shape == (76073 + 76, 3) and fit.triangles.dtype == np.int32
     assert fit.uv.shape == (n, 2) and fit.vertex_labels.shape == (n,) and fit.vertex_labels.dtype == np.uint8
     assert fit.landmarks68.shape == (68, 2) and fit.pose.shape == (3,) and fit.pose.dtype == np.float32
     assert fit.model_vertices.shape == (n, 3) and fit.mean_vertices.shape == (n, 3)

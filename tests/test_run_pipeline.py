@@ -26,7 +26,10 @@ from faceanon.io.records import load_projections
 from faceanon.models.loader import clear_cache
 from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
 
-BOX_DILATION = 0.25  # each side of a face box grows by 25 % of its size
+# The in-place composite warps the photo around each face (hair, ears and background follow the new
+# silhouette) within a fade radius: pixels farther than HALF A FACE SIZE (sqrt of the box area) from
+# every face box must be untouched.
+FAR_FRACTION = 0.5
 
 
 def _run(*args):
@@ -55,7 +58,7 @@ def _outside_boxes_mask(shape, boxes) -> np.ndarray:
     h, w = shape[:2]
     outside = np.ones((h, w), bool)
     for x1, y1, x2, y2 in boxes:
-        dw, dh = (x2 - x1) * BOX_DILATION, (y2 - y1) * BOX_DILATION
+        dw = dh = FAR_FRACTION * float(np.sqrt((x2 - x1) * (y2 - y1)))
         xa, ya = int(max(0, np.floor(x1 - dw))), int(max(0, np.floor(y1 - dh)))
         xb, yb = int(min(w, np.ceil(x2 + dw))), int(min(h, np.ceil(y2 + dh)))
         outside[ya:yb, xa:xb] = False

@@ -78,6 +78,7 @@ def anonymize(
     alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face: 0 = original shape, 1 = the mean shape."),
     keep_pose: bool = typer.Option(False, "--keep-pose", help="Write the mesh at the original pose, position and head scale (photo frame) instead of the canonical frontal pose."),
     tex_size: int = opt.tex_size(2048, "Side of the re-baked UV texture"),
+    fill: opt.Fill = opt.FILL,
     model: Optional[opt.Model] = typer.Option(None, "--model", "-m", help="Face model of the mean face. Default: the backend recorded in each projections file (lite)."),
     max_pixels: int = opt.MAX_PIXELS,
     mirror: Optional[str] = opt.MIRROR,
@@ -88,13 +89,17 @@ def anonymize(
     By default the output mesh is the morphed face in a canonical frontal pose (the face model's
     frame and units: y up, z toward the viewer); --keep-pose keeps the original pose, position and
     head scale instead. The texture is re-baked from the segmented photo's RGB (eyes/mouth removed
-    and inpainted) with image-space visibility, so occluded parts never take the occluder's colour. A failing face gets
-    one error line; the others complete (exit 1 if any failed).
+    and inpainted) with image-space visibility, so occluded parts never take the occluder's colour.
+    With --fill features (default) the parts the segmented image removed get identity-free
+    replacements drawn from the mean face (closed eyes, lips, eyebrows), coloured from the skin. A
+    failing face gets one error line; the others complete (exit 1 if any failed).
     """
     from faceanon.io.images import load_rgba, save_image_atomic
     from faceanon.io.mesh import read_obj, write_obj
     from faceanon.io.records import load_projections
-    from faceanon.stages.anonymize import anonymize_face
+    from faceanon.stages.anonymize import FeatureSpec, anonymize_face
+    from faceanon.stages.segment import removed_parts
+    from faceanon.types import BROW_LABELS, LIP_LABELS
 
     if not images.is_dir():
         raise UsageError(f"--images folder not found: {images}", "pass the output folder of `faceanon segment`")
@@ -136,10 +141,10 @@ def anonymize(
         # the segmented RGB is the texture source everywhere: the removed eyes/mouth (alpha 0) are
         # already inpainted there, so no original eye pixel can reach the texture and the removed
         # parts get a continuous skin texture (the same as `faceanon run`)
-        rgb = np.ascontiguousarray(load_rgba(path, max_pixels)[:, :, :3])
-        valid = None
+        rgba = load_rgba(path, max_pixels)
+        rgb = np.ascontiguousarray(rgba[:, :, :3])
         images_cache.clear()  # faces of one image are consecutive: keep only the current image
-        images_cache[stem] = (path, rgb, valid)
+        images_cache[stem] = (path, rgb, np.ascontiguousarray(rgba[:, :, 3]))
         return images_cache[stem]
 
     def process(path: Path, key: str) -> dict:
@@ -147,7 +152,7 @@ def anonymize(
         if not f.obj.is_file():
             raise FaceanonError(f"{f.obj}: mesh not found (next to {f.npz.name})", "rerun `faceanon reconstruct`")
         rec = load_projections(f.npz)
-        src, rgb, valid = source_image(f.stem, f.npz)
+        src, rgb, seg_alpha = source_image(f.stem, f.npz)
         h, w = rgb.shape[:2]
         iw, ih = (int(x) for x in rec["img_size"])
         if (w, h) != (iw, ih):
@@ -168,8 +173,14 @@ def anonymize(
                 f"face {np.shape(mean_vertices)[0]}",
                 "the mesh, the projections and --model must come from the same reconstruction",
             )
+        features = None
+        if fill.value == "features" and rec.get("landmark_ids") is not None and rec.get("vertex_labels") is not None:
+            # what to redraw is read back from the segmented image: the parts it removed
+            gone = removed_parts(seg_alpha, rec["seg_visible_labels_full"])
+            features = FeatureSpec(rec["landmark_ids"], keep_mouth=not set(LIP_LABELS) & set(gone),
+                                   brows=bool(set(BROW_LABELS) & set(gone)), vertex_labels=rec["vertex_labels"])
         a = anonymize_face(vertices, triangles, uv, rec["v2d_full"], rgb, mean_vertices, alpha=alpha,
-                           keep_pose=keep_pose, tex_size=tex_size, valid=valid)
+                           keep_pose=keep_pose, tex_size=tex_size, features=features)
         d = out / Path(f.stem).parent / f.name  # created by the atomic writers (an OSError is one line)
         tex_path = d / f"{f.name}_texture.png"
         save_image_atomic(tex_path, a.texture)

@@ -81,7 +81,12 @@ def load_anonymized_face(anon: Path, stem: str, name: str, recon_dir: Path, heig
                             "ANON and RECON must come from the same reconstruction")
     v2d = v2d if v2d.shape == (len(verts), 2) else None
     posed = posed_image_vertices(verts, rverts, height, v2d)
-    return CompositeFace(vertices=posed, triangles=tris, uv=uv, texture=texture)
+    # faceanon's reconstruct mesh is photo-aligned (x, H - y, z): the photo is then warped in place;
+    # the seed's (world frame) mesh is pasted over the photo as before
+    source = np.column_stack([rverts[:, 0], height - rverts[:, 1], rverts[:, 2]]).astype(np.float32)
+    aligned = v2d is not None and float(np.median(np.linalg.norm(source[:, :2] - v2d, axis=1))) <= 1.0
+    return CompositeFace(vertices=posed, triangles=tris, uv=uv, texture=texture,
+                         source_vertices=source if aligned else None)
 
 
 @app.command(
@@ -98,16 +103,24 @@ def composite(
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for the anonymized photos <stem>.<ext>."),
     seg: Path = typer.Option(..., "--seg", "-s", help="Output folder of `faceanon segment` (<stem>_masked.png)."),
     images: Path = opt.PHOTOS,
-    feather_px: Optional[float] = typer.Option(None, "--feather-px", min=0.0, max=500.0, help="Blend width at the face border in px (default: 2% of the face size)."),
+    feather_px: Optional[float] = typer.Option(None, "--feather-px", min=0.0, max=500.0, help="Blend width at the face border in px (default: 2% of the face size); only for meshes pasted over the photo (the seed's reconstructions)."),
+    margin: float = typer.Option(0.20, "--margin", min=0.0, max=2.0, help="The removal margin `faceanon segment` used (fraction of the 3D inter-ocular distance): the drawn eyes, lips and brows are blended in over it."),
     max_pixels: int = opt.MAX_PIXELS,
 ) -> None:
-    """Render every anonymized face back into its photo at the original pose.
+    """Put every anonymized face back into its photo at the original pose.
 
-    Writes OUT/<stem>.<ext> (same format as the input; EXIF/GPS dropped, ICC kept). Pixels away
-    from the faces are the segmented image's (the original photo outside the removed eyes/mouth).
+    Writes OUT/<stem>.<ext> (same format as the input; EXIF/GPS dropped, ICC kept). With faceanon's
+    reconstructions the segmented photo is WARPED in place so that each face takes the anonymized
+    shape (silhouette included) with its own skin pixels, and the texture's identity-free eyes, lips
+    and brows are blended over the removed parts; pixels farther than the warp's fade radius from
+    every face are the segmented image's, bit for bit. The seed's reconstructions (world-frame
+    meshes) are rendered and pasted over the photo instead.
     """
     from faceanon.io.images import load_image
     from faceanon.stages.composite import composite_extension, composite_image, write_composite
+    from faceanon.stages.features import overlay_weights
+    from faceanon.stages.segment import FaceMesh, removed_parts
+    from faceanon.types import BROW_LABELS, LIP_LABELS
 
     groups = discover_recon(recon)
     if not anon.is_dir():
@@ -137,7 +150,15 @@ def composite(
         faces = []
         for f, rec in zip(g.faces, records):
             face = load_anonymized_face(anon, stem, f.name, g.folder, h, np.asarray(rec["v2d_full"]))
-            face.removed = removed
+            if face.source_vertices is None:  # pasted: the removed pixels it does not cover are re-filled
+                face.removed = removed
+            vlab = rec.get("vertex_labels")
+            if face.source_vertices is not None and vlab is not None:
+                # the drawn eyes/lips/brows of the texture cover the parts the segmented image removed
+                gone = set(removed_parts(rgba[:, :, 3], rec["seg_visible_labels_full"]))
+                iod = FaceMesh(face.source_vertices, face.triangles, vlab).inter_ocular_3d()
+                face.overlay = overlay_weights(face.source_vertices, vlab, iod, keep_mouth=not gone & set(LIP_LABELS),
+                                               brows=bool(gone & set(BROW_LABELS)), margin=margin)
             faces.append(face)
         result = composite_image(base, faces, feather_px=feather_px)
         target = write_composite(out / f"{stem}{composite_extension(img)}", result, original=img)

@@ -23,6 +23,23 @@ FILL = typer.Option(
     help="What replaces the removed eyes and lips: 'features' draws closed eyes with a lash line and lips "
          "from the mean face, coloured from the person's skin (identity-free, reads as a face); 'inpaint' "
          "leaves the skin-coloured fill of the segment stage (the seed's look).")
+class Privacy(str, Enum):
+    low = "low"
+    standard = "standard"
+    high = "high"
+
+
+PRIVACY = typer.Option(
+    Privacy.standard, "--privacy",
+    help="How much is removed and redrawn: low = eyes and lips (margin 0.15 of the inter-ocular distance, "
+         "the person's eyebrows kept); standard = eyes, lips and eyebrows (margin 0.2); high = the same with "
+         "margin 0.3. Measured trade-off in bench/privacy.md.")
+MARGIN = typer.Option(
+    None, "--margin", min=0.0, max=2.0,
+    help="Removal margin around the removed parts, as a fraction of the face's inter-ocular distance "
+         "measured in 3D (default: from --privacy). Smaller keeps more skin but leaves faces easier to "
+         "re-identify (see `faceanon audit`).")
+KEEP_BROWS = typer.Option(False, "--keep-brows", help="Keep the person's eyebrows (only moved with the face's new shape).")
 MODEL = typer.Option(Model.lite, "--model", "-m", help="Reconstruction model: lite (default, CPU-fast) or 3ddfa-v3.")
 RECURSIVE = typer.Option(False, "--recursive", "-r", help="Also process images in subfolders of IN.")
 MIRROR = typer.Option(

@@ -164,6 +164,8 @@ def _run_isolated(items: list, store_args: tuple, opts, out: Path):
         "Examples:\n\n"
         "  faceanon run photos/ out/\n\n"
         "  faceanon run photos/ out/ --alpha 0.7 --keep-mouth --jobs 2\n\n"
+        "  faceanon run photos/ out/ --privacy high          (wider removal: see bench/privacy.md)\n\n"
+        "  faceanon run photos/ out/ --fill inpaint          (the seed's look: no drawn eyes, lips or brows)\n\n"
         "  faceanon run photos/ out/ --force          (redo images that are already complete)"
     ),
 )
@@ -171,14 +173,13 @@ def run(
     inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder (never inside IN)."),
     model: opt.Model = opt.MODEL,
-    alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=2.0, help="Morph strength toward the mean face (0..1)."),
+    alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face (0..1)."),
     keep_pose: bool = typer.Option(False, "--keep-pose", help="Anonymized OBJ keeps the original pose and position."),
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Do not remove the lips."),
     fill: opt.Fill = opt.FILL,
-    margin: float = typer.Option(
-        0.15, "--margin", min=0.0, max=2.0,
-        help="Extra removal margin around eyes/lips, as a fraction of the inter-ocular distance. "
-             "Smaller keeps more skin but leaves faces easier to re-identify (see bench/privacy.md)."),
+    privacy: opt.Privacy = opt.PRIVACY,
+    margin: Optional[float] = opt.MARGIN,
+    keep_brows: bool = opt.KEEP_BROWS,
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, help="Outward feather of the removal mask (px)."),
     tex_size: int = opt.tex_size(2048, "Anonymized UV texture size"),
     img_size: int = typer.Option(1024, "--img-size", min=16, max=8192, help="Frontal render size (px)."),
@@ -219,8 +220,11 @@ def run(
         from faceanon.audit.recognizer import check_available
 
         check_available()
+    from faceanon.stages.privacy import resolve_privacy
+
+    margin, brows = resolve_privacy(privacy.value, margin=margin, keep_brows=keep_brows)
     opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
-                      fill=fill.value, margin=margin, feather_px=feather_px, img_size=img_size, background=background,
+                      fill=fill.value, privacy=privacy.value, brows=brows, margin=margin, feather_px=feather_px, img_size=img_size, background=background,
                       max_pixels=max_pixels, min_face_size=min_face_size, max_faces=max_faces,
                       threshold=threshold, vis=vis, lossless=lossless)
     try:

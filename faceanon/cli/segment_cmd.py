@@ -18,13 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import typer
 
 from faceanon.cli import options as opt
 from faceanon.cli.app import app
-from faceanon.stages.segment import DEFAULT_MARGIN
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import ImageError, UsageError
 
@@ -139,6 +139,27 @@ def face_inter_ocular(rec: dict) -> float:
     return estimate_inter_ocular(rec["seg_visible_labels_full"], None if lm is None else np.asarray(lm))
 
 
+def face_mesh(npz: Path, rec: dict, height: int):
+    """The 3D face of a reconstruct record (:class:`faceanon.stages.segment.FaceMesh`) from the
+    ``<name>_extractTex.obj`` next to its npz, or None (seed files: no vertex labels, or a mesh that
+    is not in the photo-aligned frame) - the removal then falls back to the label map."""
+    from faceanon.io.mesh import read_obj
+    from faceanon.stages.segment import FaceMesh
+
+    labels = rec.get("vertex_labels")
+    obj = npz.with_name(npz.name[: -len(NPZ_SUFFIX)] + "_extractTex.obj")
+    if labels is None or not obj.is_file():
+        return None
+    verts, _uv, tris, _tex = read_obj(obj)
+    v2d = np.asarray(rec["v2d_full"], np.float64)
+    if verts.shape[0] != len(labels) or v2d.shape != (len(labels), 2):
+        return None
+    img = np.column_stack([verts[:, 0], height - verts[:, 1], verts[:, 2]]).astype(np.float32)
+    if float(np.median(np.linalg.norm(img[:, :2] - v2d, axis=1))) > 1.0:
+        return None  # not faceanon's photo-aligned frame (x, H - y, z)
+    return FaceMesh(img, tris, labels)
+
+
 def check_same_size(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz: Path) -> None:
     """One clear error when the photo and a label map differ in size."""
     h, w = rgb_shape[:2]
@@ -155,6 +176,8 @@ def check_same_size(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz:
         "Examples:\n\n"
         "  faceanon segment out/face3d out/seg --images photos/\n\n"
         "  faceanon segment face3d/ seg/ -i photos/ --keep-mouth --margin 0.25\n\n"
+        "  faceanon segment face3d/ seg/ -i photos/ --privacy low        (keep the eyebrows)\n\n"
+        "  faceanon segment face3d/ seg/ -i photos/ --fill inpaint       (faceanon 0.1's removal)\n\n"
         "  faceanon segment face3d/ seg/ --images photos/ --feather-px 0"
     ),
 )
@@ -163,19 +186,29 @@ def segment(
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for <stem>_masked.png (RGBA)."),
     images: Path = opt.PHOTOS,
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the lips (only the eyes are removed)."),
-    margin: float = typer.Option(DEFAULT_MARGIN, "--margin", min=0.0, max=5.0, help="Grow the removed parts by this FRACTION of the inter-ocular distance (same coverage for small and large faces). Smaller keeps more skin but leaves faces easier to re-identify (see `faceanon audit`)."),
+    fill: opt.Fill = opt.FILL,
+    privacy: opt.Privacy = opt.PRIVACY,
+    margin: Optional[float] = opt.MARGIN,
+    keep_brows: bool = opt.KEEP_BROWS,
     feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, max=200.0, help="Width (px) of the alpha ramp OUTSIDE the removed area; alpha is exactly 0 inside."),
     max_pixels: int = opt.MAX_PIXELS,
 ) -> None:
-    """Remove the eyes (and lips) of every face: alpha 0 there, RGB inpainted.
+    """Remove the eyes, lips and (at --privacy standard/high) eyebrows of every face: alpha 0 there, RGB filled.
 
     Writes OUT/<stem>_masked.png (RGBA): alpha 0 on the removed pixels and a smooth ramp to 255 over
-    --feather-px outside them; RGB is Telea-inpainted on the removed pixels and the original
-    photo everywhere else. A failing image gets one error line; the others complete (exit 1 if any
-    failed).
+    --feather-px outside them; RGB is filled on the removed pixels and the original photo everywhere
+    else. With --fill features (default) the removal is sized and placed from the 3D face (the
+    <name>_extractTex.obj next to each npz) and the fill carries skin grain; the eyes, lips and brows
+    are redrawn later by `faceanon anonymize`. --fill inpaint is the label-map removal and plain
+    inpainting of faceanon 0.1. A failing image gets one error line; the others complete (exit 1 if
+    any failed).
     """
     from faceanon.io.images import load_image, save_image_atomic
+    from faceanon.stages.privacy import resolve_privacy
     from faceanon.stages.segment import SegmentFace, segment_image
+
+    margin, brows = resolve_privacy(privacy.value, margin=margin, keep_brows=keep_brows)
+    features_on = fill.value == "features"
 
     groups = discover_recon(recon)
     if not images.is_dir():
@@ -192,8 +225,13 @@ def segment(
         for f, rec in zip(g.faces, records):
             labels = rec["seg_visible_labels_full"]
             check_same_size(img.rgb.shape, labels, src, f.npz)
-            faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec)))
-        rgba, removed = segment_image(img.rgb, faces, keep_mouth=keep_mouth, margin=margin, feather_px=feather_px)
+            if features_on:
+                faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec), box=rec.get("box"),
+                                         mesh=face_mesh(f.npz, rec, img.height)))
+            else:
+                faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec)))
+        rgba, removed = segment_image(img.rgb, faces, keep_mouth=keep_mouth, margin=margin, feather_px=feather_px,
+                                      brows=brows and features_on, grain=features_on)
         target = out / f"{stem}_masked.png"
         save_image_atomic(target, rgba)
         return {"removed": float(removed.mean()), "faces": len(faces)}

@@ -15,7 +15,9 @@ key                          dtype    shape     meaning
 Extra keys written by faceanon (optional when reading; validated when present):
 ``landmarks68`` float32 (68, 2), ``pose`` float32 (3,) [yaw, pitch, roll] degrees, ``box`` float32
 (4,) [x1, y1, x2, y2], ``score`` float32 (), ``backend`` 0-d unicode array, ``face_index`` int32 (),
-``face_count`` int32 (), ``vertex_labels`` uint8 (N,) 0..8, ``landmarks5`` float32 (5, 2).
+``face_count`` int32 (), ``vertex_labels`` uint8 (N,) 0..8, ``landmarks5`` float32 (5, 2),
+``landmark_ids`` int32 (68,) vertex ids of the 68 landmarks in the mesh (the identity-free features
+are drawn from the mean face at them; see faceanon/stages/features.py).
 
 Files are written uncompressed (like ``np.savez``), atomically and without pickle; they are read
 with ``allow_pickle=False``.
@@ -37,7 +39,7 @@ __all__ = ["REQUIRED_KEYS", "EXTRA_KEYS", "save_projections", "load_projections"
 
 REQUIRED_KEYS = ("trans_params", "img_size", "seg_visible_labels_full", "v2d_full")
 EXTRA_KEYS = ("landmarks68", "pose", "box", "score", "backend", "face_index", "face_count",
-              "vertex_labels", "landmarks5")
+              "vertex_labels", "landmarks5", "landmark_ids")
 MAX_LABEL = 8
 
 
@@ -147,6 +149,13 @@ def _validate(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise _Bad("face_index", f"must be < face_count ({out['face_count']}), got {out['face_index']}")
     if "vertex_labels" in raw:
         out["vertex_labels"] = _labels("vertex_labels", raw["vertex_labels"], (n,))
+    if "landmark_ids" in raw:
+        ids = np.asarray(raw["landmark_ids"])
+        if ids.dtype.kind not in "iu" or ids.shape != (68,):
+            raise _Bad("landmark_ids", f"must be (68,) integers, got dtype {ids.dtype} shape {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise _Bad("landmark_ids", f"must be vertex ids in [0, {n})")
+        out["landmark_ids"] = ids.astype(np.int64)
     for key, value in raw.items():  # unknown keys pass through untouched
         if key not in out:
             out[key] = value
@@ -189,6 +198,8 @@ def save_projections(path: Path | str, fit: FaceFit, image_size: tuple[int, int]
         "vertex_labels": np.asarray(fit.vertex_labels),
         "landmarks5": np.asarray(det.landmarks5, dtype=np.float32),
     }
+    if fit.landmark_ids is not None:
+        record["landmark_ids"] = np.asarray(fit.landmark_ids, dtype=np.int32)
     clash = set(extras) & set(record)
     if clash:
         raise ValueError(f"save_projections: extra keys {sorted(clash)} clash with the contract keys")
@@ -201,6 +212,8 @@ def save_projections(path: Path | str, fit: FaceFit, image_size: tuple[int, int]
     checked["backend"] = np.array(checked["backend"])
     checked["face_index"] = np.asarray(checked["face_index"], dtype=np.int32)
     checked["face_count"] = np.asarray(checked["face_count"], dtype=np.int32)
+    if "landmark_ids" in checked:
+        checked["landmark_ids"] = np.asarray(checked["landmark_ids"], dtype=np.int32)
     checked.update(extras)
     atomic_save_npz(Path(path), **checked)
     return Path(path)

@@ -84,7 +84,7 @@ class FeatureSpec:
     vertex_labels: np.ndarray | None = None
 
 
-MAX_ALPHA = 2.0
+MAX_ALPHA = 1.0
 
 
 def check_alpha(alpha: float) -> float:

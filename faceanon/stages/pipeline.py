@@ -42,8 +42,9 @@ class RunOptions:
     keep_pose: bool = False
     keep_mouth: bool = False
     fill: str = "features"  # faceanon.stages.features.FILL_MODES
+    privacy: str = "standard"  # faceanon.stages.privacy.PRIVACY_LEVELS; margin and brows are resolved from it
     brows: bool = True  # remove the eyebrows and paint the mean face's (False: --keep-brows)
-    margin: float = 0.15  # = faceanon.stages.segment.DEFAULT_MARGIN
+    margin: float = 0.20  # = faceanon.stages.segment.DEFAULT_MARGIN
     feather_px: float = 3.0
     img_size: int = 1024
     render_margin: float = 0.95
@@ -382,12 +383,16 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     report.poses = [[round(float(a), 2) for a in f.fit.pose] for f in recon.faces]
 
     t = stage("segment")
-    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular, box=f.fit.detection.box,
-                             mesh=FaceMesh(f.fit.vertices, f.fit.triangles, f.fit.vertex_labels))
+    features_on = opts.fill == "features"
+    # --fill features: pose-aware removal from the 3D face; --fill inpaint: the label-map removal of
+    # faceanon 0.1 (the seed's look), i.e. no mesh and no box
+    seg_faces = [SegmentFace(labels=f.labels, inter_ocular=f.fit.inter_ocular,
+                             box=f.fit.detection.box if features_on else None,
+                             mesh=FaceMesh(f.fit.vertices, f.fit.triangles, f.fit.vertex_labels) if features_on else None)
                  for f in recon.faces]
-    brows = opts.brows and opts.fill == "features"  # brows are only removed where they are redrawn
+    brows = opts.brows and features_on  # brows are only removed where they are redrawn
     rgba, removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, brows=brows,
-                                  grain=opts.fill == "features", margin=opts.margin,
+                                  grain=features_on, margin=opts.margin,
                                    feather_px=opts.feather_px)
     seg_path = out / "seg" / f"{stem}_masked.png"
     written.append(seg_path)  # listed before it is written: a failure half-way removes it too
@@ -402,7 +407,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     for f in recon.faces:
         fit = f.fit
         features = None
-        if opts.fill == "features" and fit.landmark_ids is not None:
+        if features_on and fit.landmark_ids is not None:
             features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth, brows=brows,
                                    brow_rgb=brow_colour(image.rgb, f.labels) if brows else None,
                                    vertex_labels=fit.vertex_labels)
@@ -428,9 +433,11 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     # lips) is drawn over the removed parts and where the morphed face shows what the photo hid
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
                                 texture=a.texture, source_vertices=f.fit.vertices,
-                                overlay=overlay_weights(f.fit.vertices, f.fit.vertex_labels, sf.iod(),
+                                overlay=overlay_weights(f.fit.vertices, f.fit.vertex_labels,
+                                                        FaceMesh(f.fit.vertices, f.fit.triangles,
+                                                                 f.fit.vertex_labels).inter_ocular_3d(),
                                                         keep_mouth=opts.keep_mouth, brows=brows, margin=opts.margin))
-                  for (f, a), sf in zip(anon_faces, seg_faces)]
+                  for f, a in anon_faces]
     composite = composite_image(seg_rgb, comp_faces)
     ext = composite_extension(image)
     if opts.lossless and ext in LOSSY_EXTENSIONS:

@@ -148,11 +148,9 @@ class SegmentFace:
         return projected
 
 
-#: Default removal margin, as a fraction of the inter-ocular distance. Measured on the fixture photos
-#: with `faceanon audit` (bench/privacy.md): 0.05 left 75 % of the faces re-identifiable by dlib,
-#: 0.15 left 19 % (0 % of the renders) with a skin CIEDE2000 median of 2.6, 0.3 left none but nearly doubled
-#: the skin difference. 0.15 also takes the lids and lashes of the tight 3DDFA-V3 eye labels.
-DEFAULT_MARGIN = 0.15
+#: Default removal margin, as a fraction of the inter-ocular distance: the ``standard`` privacy level
+#: (faceanon/stages/privacy.py; the levels' measured trade-off is in bench/privacy.md).
+DEFAULT_MARGIN = 0.20
 
 
 def estimate_inter_ocular(labels: np.ndarray, landmarks68: Optional[np.ndarray] = None) -> float:
@@ -498,3 +496,20 @@ def add_grain(filled: np.ndarray, source: np.ndarray, mask: np.ndarray, iod: flo
     res = filled.copy()
     res[mask] = np.clip(np.rint(out[mask]), 0, 255).astype(np.uint8)
     return res
+
+
+def removed_parts(alpha: np.ndarray, labels: np.ndarray, *, share: float = 0.5) -> tuple[int, ...]:
+    """The part labels a segmented image removed, read back from its alpha (for the stage commands,
+    which get the segment stage's file, not its options).
+
+    alpha: (H, W) uint8 of a ``<stem>_masked.png``; labels: (H, W) uint8 part labels of one face. A
+    part counts as removed when at least ``share`` of its visible pixels have alpha 0.
+    """
+    gone = np.asarray(alpha) == 0
+    lab = np.asarray(labels)
+    out = []
+    for p in range(1, 8):
+        m = lab == p
+        if m.any() and gone[m].mean() >= share:
+            out.append(p)
+    return tuple(out)
