@@ -8,8 +8,8 @@ seen there, i.e. a BACKWARD map ``q -> q + b(q)``:
 * on the morphed face (``covered``): the morphed mesh is rasterized and the source positions of its
   vertices are interpolated with the barycentrics - exact per pixel, self-occlusion included (at a
   profile the mean nose hides other cheek pixels than the person's nose did);
-* around it, the displacement is continued smoothly past the face outline (a push-pull average of
-  the face's displacements, computed at a reduced scale: the field is smooth there) and faded out
+* around it, the displacement is continued smoothly past the face outline (a harmonic continuation
+  of the face's displacements, computed at a reduced scale: the field is smooth there) and faded out
   with a smoothstep over :data:`FADE_FRACTION` of the face size, so hair, ears, neck and background
   follow the new silhouette - a nose, lips, chin or jaw line of the person's own profile cannot
   stay behind as a silhouette - and everything farther away is left bit-identical;
@@ -50,6 +50,8 @@ FADE_FRACTION = 0.30
 BLEND_CELLS = 2.0
 #: The continued field is computed at a scale where the window's longer side is about this many px.
 FIELD_SIDE = 192
+#: Jacobi sweeps per multigrid level of the harmonic continuation (see _harmonic_fill).
+RELAX_SWEEPS = 40
 #: Depth tolerance of the "hidden in the original" test, as a fraction of the face's depth range.
 HIDDEN_TOLERANCE = 0.02
 
@@ -99,21 +101,46 @@ def _check_mesh(name: str, v: np.ndarray, n: Optional[int] = None) -> np.ndarray
     return np.ascontiguousarray(v, np.float32)
 
 
+_LAPLACE = np.array([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], np.float32)
+
+
+def _harmonic_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(h, w, C) float32: ``values`` kept on the ``known`` cells and a harmonic (Laplace) continuation
+    everywhere else, by a multigrid cascade: the coarser level's solution initialises RELAX_SWEEPS
+    Jacobi sweeps at each finer level. Harmonic means smooth and free of the steps and kinks a plain
+    pyramid fill leaves near the known cells (which would fold the warp there)."""
+    h, w = known.shape
+    if not known.any():
+        return np.zeros_like(values)
+    if max(h, w) > 16:
+        sw, sh = max(1, (w + 1) // 2), max(1, (h + 1) // 2)
+        kw = cv2.resize(known.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+        cv = cv2.resize(values * known[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
+        cv = cv.reshape(sh, sw, -1) / np.maximum(kw, 1e-6)[..., None]
+        coarse = _harmonic_fill(cv.astype(np.float32), kw > 1e-6)
+        init = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+    else:
+        init = np.broadcast_to(values[known].mean(axis=0), values.shape).copy()
+    x = np.where(known[..., None], values, init).astype(np.float32)
+    fixed = known[..., None]
+    for _ in range(RELAX_SWEEPS):
+        avg = cv2.filter2D(x, -1, _LAPLACE, borderType=cv2.BORDER_REPLICATE).reshape(x.shape)
+        x = np.where(fixed, x, avg)
+    return x
+
+
 def _continue_field(field: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, float]:
     """(h, w, 2) float32: ``field`` continued smoothly from the covered pixels over the whole window
-    (push-pull at a reduced scale, bilinearly upsampled), and the scale factor used."""
-    from faceanon.stages.texture import push_pull_fill
-
+    (a harmonic continuation at a reduced scale, bilinearly upsampled), and the scale factor used."""
     h, w = covered.shape
     d = max(1.0, max(h, w) / FIELD_SIDE)
     sw, sh = max(1, int(round(w / d))), max(1, int(round(h / d)))
     wgt = covered.astype(np.float32)
     small_w = cv2.resize(wgt, (sw, sh), interpolation=cv2.INTER_AREA)
     small_f = cv2.resize(field * wgt[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        small_f = np.where(small_w[..., None] > 1e-6, small_f / np.maximum(small_w, 1e-6)[..., None], 0.0)
-    filled = push_pull_fill(small_f.astype(np.float32), np.clip(small_w, 0.0, 1.0))
-    # known cells keep their (area-averaged) value; the fill reaches every other cell
+    known = small_w > 1e-6
+    small_f = np.where(known[..., None], small_f / np.maximum(small_w, 1e-6)[..., None], 0.0).astype(np.float32)
+    filled = _harmonic_fill(small_f, known)
     return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32), d
 
 
