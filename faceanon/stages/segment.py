@@ -479,8 +479,13 @@ def add_grain(filled: np.ndarray, source: np.ndarray, mask: np.ndarray, iod: flo
     if not mask.any():
         return filled
     sigma = max(1.0, GRAIN_SIGMA * float(iod))
+    # the high-pass of the photo OUTSIDE the mask only (a normalised blur ignores the masked pixels,
+    # so not even a statistic of the removed pixels reaches the fill)
     src = source.astype(np.float32)
-    hp = src - cv2.GaussianBlur(src, (0, 0), sigma)
+    keep = (~mask).astype(np.float32)
+    low = cv2.GaussianBlur(src * keep[..., None], (0, 0), sigma) / np.maximum(
+        cv2.GaussianBlur(keep, (0, 0), sigma), 1e-6)[..., None]
+    hp = src - low
     ring = (_distance_to(mask) <= max(3.0, GRAIN_RING * float(iod))) & ~mask
     if ring.sum() < 32:
         return filled
