@@ -19,7 +19,7 @@ Added for pose-dependent audits (face box and face size: see :func:`face_box`, :
   skin pixels in the original and in the composite (a tint, where the per-pixel ΔE also counts noise).
 * **far pixels changed** (:func:`far_pixels_changed`): the share of the pixels farther than 0.5 x face
   size from every face box whose ΔE00 >= tolerance (changes that leak away from the faces).
-* the **eraser** image (:func:`erase_face`): the original with the face box grown by 0.1 x face size
+* the **eraser** image (:func:`erase_face`): the original with the face box grown by 0.05 x face size
   painted grey 128 - the attacker's baseline when the face itself is gone.
 """
 
@@ -101,7 +101,7 @@ def face_region_stats(original: np.ndarray, composite: np.ndarray, labels: np.nd
 # size-relative radius below (moved-eye search, far pixels, eraser growth) is a multiple of the face size.
 MOVE_RADIUS = 0.15  # moved-eye search radius, x face size
 FAR_DISTANCE = 0.5  # "far" pixels lie farther than this x face size from every face box
-ERASER_GROW = 0.10  # the eraser paints the face box grown by this x face size on every side
+ERASER_GROW = 0.05  # the eraser paints the face box grown by this x face size on every side
 
 
 def face_box(box: Optional[np.ndarray], landmarks68: Optional[np.ndarray]) -> Optional[np.ndarray]:
