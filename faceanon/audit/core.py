@@ -118,6 +118,7 @@ class FaceAudit:
     eye_pixels: Optional[int] = None
     eye_residual: float = NAN
     eye_residual_moved: float = NAN  # at the best shift within 0.15 x face_size, each eye its own shift
+    eye_residual_chance: float = NAN  # the same search over shifts just beyond that radius (coincidence level)
     eye_de_mean: float = NAN
     mouth_pixels: Optional[int] = None
     mouth_residual: float = NAN
@@ -209,7 +210,7 @@ def face_figures(rows: List[FaceAudit], attacks: List[AttackRow], attackers: Lis
     (counts); ``reid_beyond_eraser_any`` (faces some attacker re-identifies beyond its eraser);
     ``detected_original`` / ``detected_both`` / ``detection_kept`` (faces dlib's detector finds in the
     original; of those, also in the anonymized photo; their ratio); mean ``eye_residual`` /
-    ``eye_residual_moved`` / ``mouth_residual``; median ``skin_mean_colour_de``.
+    ``eye_residual_moved`` / ``eye_residual_chance`` / ``mouth_residual``; median ``skin_mean_colour_de``.
     """
     keys = {(r.stem, r.face) for r in rows}
     out: Dict[str, object] = {"faces": len(rows), "gt_pose": sum(r.pose_source == "gt" for r in rows)}
@@ -226,6 +227,7 @@ def face_figures(rows: List[FaceAudit], attacks: List[AttackRow], attackers: Lis
     out["detection_kept"] = len(both) / len(det) if det else NAN
     out["eye_residual"] = _nanmean(r.eye_residual for r in rows)
     out["eye_residual_moved"] = _nanmean(r.eye_residual_moved for r in rows)
+    out["eye_residual_chance"] = _nanmean(r.eye_residual_chance for r in rows)
     out["mouth_residual"] = _nanmean(r.mouth_residual for r in rows)
     out["skin_mean_colour_de_median"] = _nanmedian(r.skin_mean_colour_de for r in rows)
     return out
@@ -334,6 +336,7 @@ class AuditResult:
             "detected_original": figures["detected_original"],
             "detection_kept": figures["detection_kept"],
             "mean_eye_residual_moved": figures["eye_residual_moved"],
+            "mean_eye_residual_chance": figures["eye_residual_chance"],
             "median_skin_mean_colour_de": figures["skin_mean_colour_de_median"],
             "far_changed_max": max(far.values()) if far else NAN,
             "far_changed_mean": float(np.mean(list(far.values()))) if far else NAN,
@@ -726,8 +729,8 @@ def _audit_image(img: _layout.ImageFiles, models, threshold: float, tolerance: f
             row.skin_pixels, row.skin_de_mean, row.skin_de_median = skin.pixels, skin.de_mean, skin.de_median
             _n, row.skin_mean_colour_de = _m.mean_colour_delta_e(original, composite, labels)
             if fbox is not None:
-                row.eye_residual_moved = _m.moved_residual(original, composite, labels, _m.MOVE_RADIUS * row.face_size,
-                                                           _m.EYE, tolerance).moved
+                mr = _m.moved_residual(original, composite, labels, _m.MOVE_RADIUS * row.face_size, _m.EYE, tolerance)
+                row.eye_residual_moved, row.eye_residual_chance = mr.moved, mr.chance
         if problems:
             row.status, row.error = "error", "; ".join(problems)
 
