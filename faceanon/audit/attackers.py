@@ -41,9 +41,23 @@ def _dlib_available() -> bool:
     return True
 
 
+def _sface_load():
+    from faceanon.audit import sface  # noqa: PLC0415
+
+    return sface.load()
+
+
+def _sface_available() -> bool:
+    from faceanon.audit import sface  # noqa: PLC0415
+
+    return sface.available()
+
+
 REGISTRY: Dict[str, AttackerEntry] = {
     "dlib": AttackerEntry("dlib", "audit", _dlib_load, _dlib_available,
                           "dlib ResNet 128-D descriptor, Euclidean distance < 0.6"),
+    "sface": AttackerEntry("sface", "audit-sface", _sface_load, _sface_available,
+                           "OpenCV Zoo SFace 128-D feature, 1 - cosine < 0.637"),
 }
 
 
