@@ -151,7 +151,8 @@ def _same(a, b) -> bool:
 def rows_equal(a: list, b: list) -> bool:
     """Row lists (FaceAudit or AttackRow) equal field by field (NaN equals NaN)."""
     return len(a) == len(b) and all(
-        type(x) is type(y) and all(_same(getattr(x, f.name), getattr(y, f.name)) for f in fields(x)) for x, y in zip(a, b))
+        type(x) is type(y) and all(_same(getattr(x, f.name), getattr(y, f.name)) for f in fields(x))
+        for x, y in zip(a, b))
 
 
 @dataclass
@@ -177,7 +178,8 @@ ATTACK_FIELD_NAMES = [f.name for f in fields(AttackRow)]
 _ATTACK_HINTS = typing.get_type_hints(AttackRow)
 
 
-def beyond_eraser(composite_reid: Optional[bool], render_reid: Optional[bool], eraser_reid: Optional[bool]) -> Optional[bool]:
+def beyond_eraser(composite_reid: Optional[bool], render_reid: Optional[bool],
+                  eraser_reid: Optional[bool]) -> Optional[bool]:
     """Re-identified beyond the eraser baseline: the render is re-identified (it shows no context), or the
     composite is and the eraser image is not (an eraser that could not be computed excuses nothing).
     None when neither the composite nor the render was attacked."""
