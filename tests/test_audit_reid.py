@@ -210,6 +210,18 @@ def test_cli_fail_on_reid_exit_codes(run_same, run_grey, models):
     r = _cli(run_grey, "--fail-on-reid")
     assert r.exit_code == 0, r.output
     assert "no face detected in the render" in r.stdout
+    assert "by pose" in r.stdout and "below 30°" in r.stdout
+
+
+def test_cli_raw_reid_and_attackers_examples(run_same, run_grey, models):
+    r = _cli(run_same, "--fail-on-reid", "--raw-reid")
+    assert r.exit_code == 3, r.output
+    r = _cli(run_grey, "--fail-on-reid", "--raw-reid")
+    assert r.exit_code == 0, r.output
+    r = _cli(run_same, "--attackers", "dlib")
+    assert r.exit_code == 0, r.output
+    assert "audit (dlib):" in r.stdout and "sface" not in r.stdout
+    assert json.loads((run_same / "audit.json").read_text())["attackers"] == ["dlib"]
 
 
 def test_cli_writes_where_asked(run_grey, tmp_path, models):

@@ -25,7 +25,7 @@ _EPILOG = (
     "  faceanon audit out/ --fail-on-reid --raw-reid                 (exit 3 if a face is re-identified at all)\n\n"
     "  faceanon audit out/ --attackers dlib                          (dlib only, even if other recognizers are installed)\n\n"
     "  faceanon audit out/ --threshold 0.5 --json audit.json --csv audit.csv\n\n"
-    "Needs the audit extra:  pip install 'faceanon\\[audit]'"
+    "Needs the audit extra:  pip install 'faceanon\\[audit]'  (second recognizer, SFace:  'faceanon\\[audit-sface]')"
 )
 
 
