@@ -2,7 +2,7 @@
 
 Usage:
     python bench/bench_privacy.py OUT [OUT ...] [--originals IN] [--threshold 0.6] [--label TEXT] [--header]
-                                  [--reuse]
+                                  [--reuse] [--by-pose] [--attackers dlib,sface]
 
 For each OUT (made by `faceanon run IN OUT <flags>`), runs `faceanon.audit.run_audit` (which also writes
 OUT/audit.json and OUT/audit.csv) - or, with --reuse, reads an existing OUT/audit.json - and prints:
@@ -19,6 +19,25 @@ OUT/audit.json and OUT/audit.csv) - or, with --reuse, reads an existing OUT/audi
 
 The flags column is --label, else the run's options from OUT/report.json that differ from `faceanon run`'s
 defaults (model always shown). Needs the audit extra: pip install 'faceanon[audit]'.
+
+--by-pose prints instead, for each OUT, a heading and one table row per pose bucket (|yaw| below 30°,
+30-60°, above 60°; ground-truth yaw where the original has an AFLW2000-3D/300W-LP .mat) and "all":
+
+| pose | faces | yaw from gt | <attacker> re-id / eraser / beyond (per attacker) | any beyond | detection kept |
+  eye residual in place | moved | chance | mouth residual | skin mean-colour ΔE00 median |
+
+* re-id: faces the strong attacker re-identifies on the composite or the render; eraser: faces it
+  re-identifies on the original with the face box painted grey; beyond: re-identified while the eraser is
+  not, or via the render (the figure the project's target is 0 for); any beyond: by some attacker;
+* detection kept: of the faces dlib's detector finds in the original, the share it still finds in the
+  anonymized photo;
+* eye residual in place / moved / chance: share of eye pixels with ΔE00 < 2 at their place / at the best
+  shift within 0.15 x face size / the same search just beyond that radius (the level reached by
+  coincidence);
+* skin mean-colour ΔE00: CIEDE2000 between the mean Lab colour of the skin in original and anonymized
+  photo, median over faces. A last line gives the share of far pixels changed (max and mean over images).
+
+--attackers picks the recognizers (default: every installed one; sface needs faceanon[audit-sface]).
 """
 
 from __future__ import annotations
@@ -73,19 +92,53 @@ def markdown_row(label: str, s: dict) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def summarise(out: Path, originals, threshold: float, reuse: bool) -> dict:
-    from faceanon.audit import AuditResult, read_audit_json, run_audit
+def audit_of(out: Path, originals, threshold: float, reuse: bool, attackers=None):
+    """The AuditResult of one run output: re-audited, or read back from OUT/audit.json with --reuse."""
+    from faceanon.audit import attackers as _att
+    from faceanon.audit import run_audit
+    from faceanon.audit.core import load_audit
 
     if reuse and (out / "audit.json").is_file():
-        data = json.loads((out / "audit.json").read_text(encoding="utf-8"))
-        res = AuditResult(run_out=str(out), threshold=data["threshold"], residual_tolerance=data["residual_tolerance"],
-                          rows=read_audit_json(out / "audit.json"))
-    else:
-        res = run_audit(out, originals, threshold)
-    s = res.summary()
-    if s["errors"]:
-        print(f"warning: {out}: {s['errors']} face(s) could not be audited (see {out / 'audit.csv'})", file=sys.stderr)
-    return s
+        return load_audit(out / "audit.json")
+    extra = [_att.load(n) for n in _att.resolve(attackers) if n != "dlib"]
+    res = run_audit(out, originals, threshold, attackers=extra)
+    if res.summary()["errors"]:
+        print(f"warning: {out}: {res.summary()['errors']} face(s) could not be audited (see {out / 'audit.csv'})",
+              file=sys.stderr)
+    return res
+
+
+def summarise(out: Path, originals, threshold: float, reuse: bool, attackers=None) -> dict:
+    return audit_of(out, originals, threshold, reuse, attackers).summary()
+
+
+def pose_header(attackers) -> str:
+    cells = ["pose", "faces", "yaw from gt"]
+    for a in attackers:
+        cells += [f"{a} re-id", f"{a} eraser", f"{a} beyond eraser"]
+    if len(attackers) > 1:
+        cells.append("any beyond eraser")
+    cells += ["detection kept", "eye residual in place", "eye residual moved", "eye residual chance",
+              "mouth residual", "skin mean-colour ΔE00 median"]
+    return "| " + " | ".join(cells) + " |\n" + "|" + "---|" * len(cells)
+
+
+def pose_rows(res) -> list:
+    from faceanon.audit.pose import BUCKET_TITLES
+
+    lines = []
+    for bucket, fig in res.by_pose().items():
+        title = "**all**" if bucket == "all" else BUCKET_TITLES[bucket]
+        cells = [title, str(fig["faces"]), str(fig["gt_pose"])]
+        for a in res.attackers:
+            cells += [str(fig[f"{a}_reid"]), str(fig[f"{a}_eraser_reid"]), str(fig[f"{a}_reid_beyond_eraser"])]
+        if len(res.attackers) > 1:
+            cells.append(str(fig["reid_beyond_eraser_any"]))
+        cells += [f"{pct(fig['detection_kept'])} ({fig['detected_both']}/{fig['detected_original']})",
+                  pct(fig["eye_residual"]), pct(fig["eye_residual_moved"]), pct(fig["eye_residual_chance"]),
+                  pct(fig["mouth_residual"]), num(fig["skin_mean_colour_de_median"], 2)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -96,15 +149,28 @@ def main(argv=None) -> int:
     ap.add_argument("--label", action="append", default=None, help="flags column text, once per OUT")
     ap.add_argument("--header", action="store_true", help="print the table header first")
     ap.add_argument("--reuse", action="store_true", help="summarise an existing OUT/audit.json instead of re-auditing")
+    ap.add_argument("--by-pose", action="store_true", help="one markdown table per OUT, one row per pose bucket")
+    ap.add_argument("--attackers", default=None, help="recognizers, comma-separated (default: every installed one)")
     args = ap.parse_args(argv)
     if args.label is not None and len(args.label) != len(args.outs):
         ap.error("give --label once per OUT (or not at all)")
+    if args.by_pose:
+        for i, out in enumerate(args.outs):
+            label = args.label[i] if args.label else flags_of(out)
+            res = audit_of(out, args.originals, args.threshold, args.reuse, args.attackers)
+            s = res.summary()
+            print(f"### {label}\n")
+            print(pose_header(res.attackers))
+            print("\n".join(pose_rows(res)))
+            print(f"\nFar pixels (farther than 0.5 x face size from every face) changed: max {pct(s['far_changed_max'])}, "
+                  f"mean {pct(s['far_changed_mean'])} over {s['images']} images.\n", flush=True)
+        return 0
     if args.header:
         print(HEADER)
         print("|" + "---|" * HEADER.count(" | ") + "---|")
     for i, out in enumerate(args.outs):
         label = args.label[i] if args.label else flags_of(out)
-        print(markdown_row(label, summarise(out, args.originals, args.threshold, args.reuse)), flush=True)
+        print(markdown_row(label, summarise(out, args.originals, args.threshold, args.reuse, args.attackers)), flush=True)
     return 0
 
 

@@ -218,7 +218,8 @@ def _rows():
 def test_json_and_csv_round_trip(tmp_path):
     res = AuditResult(run_out=str(tmp_path), threshold=0.6, residual_tolerance=2.0, rows=_rows())
     res.write()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.csv", "audit.json"]  # no temp files left
+    # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.csv", "audit.json", "audit_attacks.csv"]
     assert rows_equal(read_audit_json(tmp_path / "audit.json"), res.rows)
     assert rows_equal(read_audit_csv(tmp_path / "audit.csv"), res.rows)
     # strict JSON: NaN is written as null
@@ -237,8 +238,10 @@ def test_rows_equal_sees_a_difference():
 
 
 def test_exit_codes_of_a_result():
-    ok = FaceAudit(stem="a", face=0, reidentified=False)
-    reid = FaceAudit(stem="b", face=0, reidentified=True)
+    ok = FaceAudit(stem="a", face=0, reidentified=False, reid_beyond_eraser=False)
+    reid = FaceAudit(stem="b", face=0, reidentified=True, reid_beyond_eraser=True, reid_beyond_eraser_by="dlib")
+    # re-identified on the composite, but the eraser image is too: not the anonymizer's fault
+    excused = FaceAudit(stem="d", face=0, reidentified=True, eraser_reid=True, reid_beyond_eraser=False)
     err = FaceAudit(stem="c", face=0, status="error", error="x")
     r = lambda *rows: AuditResult(run_out=".", threshold=0.6, residual_tolerance=2.0, rows=list(rows))  # noqa: E731
     assert r(ok).exit_code(True) == 0
@@ -246,6 +249,8 @@ def test_exit_codes_of_a_result():
     assert r(ok, reid).exit_code(True) == 3
     assert r(ok, err).exit_code(True) == 1
     assert r(reid, err).exit_code(True) == 3
+    assert r(ok, excused).exit_code(True) == 0
+    assert r(ok, excused).exit_code(True, raw=True) == 3
 
 
 def test_write_to_unwritable_place_is_an_output_error(tmp_path):

@@ -125,6 +125,13 @@ def test_unchanged_photo_is_reidentified(run_same, models):
     assert row.skin_de_mean == 0.0 and row.skin_de_median == 0.0
     assert row.eye_pixels > 100 and row.skin_pixels > 10_000
     assert row.backend == "synthetic" and row.face_index == 0 and row.face_count == 1
+    # the photo with the face box painted grey is not re-identified: the match is beyond the eraser baseline
+    assert row.eraser_dist > 0.6 and row.eraser_reid is False
+    assert row.reid_beyond_eraser is True and row.reid_beyond_eraser_by.split("+")[0] == "dlib"
+    assert row.eye_residual_moved == 1.0 and row.skin_mean_colour_de == 0.0 and row.far_changed == 0.0
+    assert row.pose_source == "fit" and row.pose_bucket == "<30"  # the fake npz's pose is (0, 0, 0)
+    (dl,) = [a for a in res.attacks if a.attacker == "dlib"]
+    assert dl.composite_dist == row.strong_composite_dist and dl.eraser_dist == row.eraser_dist
     assert res.exit_code(fail_on_reid=True) == 3
 
 
@@ -145,6 +152,8 @@ def test_grey_face_is_not_reidentified_and_its_skin_changed(run_grey, models):
     assert row.reidentified is False
     assert row.skin_de_mean > 10 and row.skin_de_median > 10
     assert row.eye_residual < 0.05 and row.mouth_residual < 0.05
+    assert row.eye_residual_moved < 0.05  # a flat grey keeps no eye pixel at any shift
+    assert row.reid_beyond_eraser is False and row.eraser_reid is False
     assert res.exit_code(fail_on_reid=True) == 0
 
 
@@ -201,6 +210,18 @@ def test_cli_fail_on_reid_exit_codes(run_same, run_grey, models):
     r = _cli(run_grey, "--fail-on-reid")
     assert r.exit_code == 0, r.output
     assert "no face detected in the render" in r.stdout
+    assert "by pose" in r.stdout and "below 30°" in r.stdout
+
+
+def test_cli_raw_reid_and_attackers_examples(run_same, run_grey, models):
+    r = _cli(run_same, "--fail-on-reid", "--raw-reid")
+    assert r.exit_code == 3, r.output
+    r = _cli(run_grey, "--fail-on-reid", "--raw-reid")
+    assert r.exit_code == 0, r.output
+    r = _cli(run_same, "--attackers", "dlib")
+    assert r.exit_code == 0, r.output
+    assert "audit (dlib):" in r.stdout and "sface" not in r.stdout
+    assert json.loads((run_same / "audit.json").read_text())["attackers"] == ["dlib"]
 
 
 def test_cli_writes_where_asked(run_grey, tmp_path, models):

@@ -100,8 +100,42 @@ class FreshFace:
     score: float
 
 
-class FaceModels:
-    """dlib's frontal face detector, 68-point shape predictor and 128-D ResNet face embedder."""
+class Recognizer:
+    """A face recognizer the audit attacks with (an "attacker"). The interface every attacker implements:
+
+    * ``name``: short id used in the audit's rows and columns ("dlib", ...);
+    * ``threshold``: its distance below which two faces count as the same person;
+    * ``embed(image, landmarks68)``: the descriptor of the face at ``landmarks68`` (68, 2) image px
+      (iBUG order) in ``image`` (H, W, 3) uint8 RGB, aligned from those landmarks alone (the strong
+      attacker's alignment); returns a 1-D float array;
+    * ``distance(e1, e2)``: a float >= 0 (Euclidean by default; override for cosine etc.); NaN when
+      either descriptor is None;
+    * optional ``detect(image)``: every face its own detector finds, as :class:`FreshFace` with 68
+      landmarks (``can_detect`` says whether it is implemented). The audit's weak attacker, detection
+      kept and the frontal render's alignment use the PRIMARY attacker's detector (dlib).
+    """
+
+    name: str = ""
+    threshold: float = float("nan")
+    can_detect: bool = False
+
+    def embed(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def distance(self, e1: Optional[np.ndarray], e2: Optional[np.ndarray]) -> float:
+        return embedding_distance(e1, e2)
+
+    def detect(self, image: np.ndarray) -> List["FreshFace"]:
+        raise NotImplementedError(f"the {self.name or type(self).__name__} attacker has no face detector")
+
+
+class FaceModels(Recognizer):
+    """dlib's frontal face detector, 68-point shape predictor and 128-D ResNet face embedder: the "dlib"
+    attacker (Euclidean distance, same person below 0.6 - dlib's own threshold)."""
+
+    name = "dlib"
+    threshold = 0.6
+    can_detect = True
 
     def __init__(self) -> None:
         dlib = _import_dlib()

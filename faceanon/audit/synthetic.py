@@ -51,6 +51,25 @@ def labels_from_landmarks(shape_hw: Sequence[int], landmarks68: np.ndarray) -> n
     return labels
 
 
+def crude_landmarks68(cx: float = 100.0, cy: float = 100.0, scale: float = 1.0) -> np.ndarray:
+    """(68, 2) iBUG landmarks of a crude frontal face (jaw arc, brows, nose, eyes, lips), about
+    120 x 70 px at scale 1, centred on (cx, cy) image px: enough for :func:`labels_from_landmarks`."""
+    t = np.linspace(np.pi, 2 * np.pi, 17)
+    jaw = np.column_stack([60 * np.cos(t), -70 * np.sin(t)])
+    brows = np.column_stack([np.r_[np.linspace(-45, -10, 5), np.linspace(10, 45, 5)], np.full(10, -30)])
+    nose = np.column_stack([np.r_[np.zeros(4), np.linspace(-10, 10, 5)], np.r_[np.linspace(-20, 10, 4), np.full(5, 15)]])
+
+    def eye(x0):
+        return np.column_stack([x0 + np.array([-12, -6, 6, 12, 6, -6]), -12 + np.array([0, -5, -5, 0, 5, 5])])
+
+    a = np.linspace(np.pi, -np.pi, 13)[:12]
+    outer = np.column_stack([25 * np.cos(a), 40 + 10 * np.sin(a)])
+    b = np.linspace(np.pi, -np.pi, 9)[:8]
+    inner = np.column_stack([15 * np.cos(b), 40 + 2 * np.sin(b)])
+    lm = np.vstack([jaw, brows, nose, eye(-25), eye(25), outer, inner])
+    return (lm * scale + np.array([cx, cy])).astype(np.float64)
+
+
 def landmarks5_from_68(lm: np.ndarray) -> np.ndarray:
     """(5, 2) eye centres, nose tip, mouth corners (image-left first) from 68 landmarks."""
     lm = np.asarray(lm, dtype=np.float32)
@@ -59,13 +78,15 @@ def landmarks5_from_68(lm: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FakeFace:
-    """One face of a fake run: 68 landmarks, its box, its label map, and its render (RGBA/RGB uint8 or None)."""
+    """One face of a fake run: 68 landmarks, its box, its label map, its render (RGBA/RGB uint8 or None) and
+    its fitted pose (yaw, pitch, roll) in degrees."""
 
     landmarks68: np.ndarray
     box: np.ndarray
     labels: np.ndarray
     render: Optional[np.ndarray] = None
     score: float = 0.99
+    pose: Sequence[float] = (0.0, 0.0, 0.0)
 
 
 def save_projections_npz(path: Path, face: FakeFace, img_wh, face_index: int, face_count: int) -> None:
@@ -82,7 +103,7 @@ def save_projections_npz(path: Path, face: FakeFace, img_wh, face_index: int, fa
         landmarks5=landmarks5_from_68(lm),
         box=np.asarray(face.box, np.float32),
         score=np.float32(face.score),
-        pose=np.zeros(3, np.float32),
+        pose=np.asarray(face.pose, np.float32).reshape(3),
         backend=np.array("synthetic"),
         face_index=np.int32(face_index),
         face_count=np.int32(face_count),
@@ -122,6 +143,20 @@ def write_report(run_out: Path, entries: List[dict]) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({"images": entries}, indent=1), encoding="utf-8")
     return p
+
+
+def write_ground_truth_mat(path: Path, yaw_deg: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
+                           landmarks68: Optional[np.ndarray] = None, key: str = "pt3d_68") -> Path:
+    """An AFLW2000-3D-style ``.mat``: ``Pose_Para`` 1 x 7 (pitch, yaw, roll in radians, then tx, ty, tz,
+    scale) and, if given, the landmarks as ``pt3d_68`` (3 x 68, z = 0) or ``pt2d`` (2 x 68)."""
+    from scipy.io import savemat  # noqa: PLC0415
+
+    d = {"Pose_Para": np.array([[np.radians(pitch_deg), np.radians(yaw_deg), np.radians(roll_deg), 0, 0, 0, 1]])}
+    if landmarks68 is not None:
+        lm = np.asarray(landmarks68, np.float64).T
+        d[key] = np.vstack([lm, np.zeros((1, 68))]) if key == "pt3d_68" else lm
+    savemat(str(path), d)
+    return Path(path)
 
 
 def grey_out(rgb: np.ndarray, labels: np.ndarray, value: int = 128) -> np.ndarray:
