@@ -21,8 +21,14 @@ def cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def _build(root: Path, reference_dir: Path, stem: str, *, keep_pose: bool, ext: str = ".png") -> dict:
-    """photos/<stem><ext>, RECON/<stem>/..., ANON/<stem>/... for a flat grid 'face' over sis."""
+def _build(root: Path, reference_dir: Path, stem: str, *, keep_pose: bool, ext: str = ".png",
+           seed_frame: bool = True, shift: float = 0.0) -> dict:
+    """photos/<stem><ext>, RECON/<stem>/..., ANON/<stem>/... for a flat grid 'face' over sis.
+
+    seed_frame: the reconstruct OBJ is in a world frame (as the seed writes it), so the composite
+    pastes the rendered texture; False: faceanon's photo-aligned frame, so the photo is warped in place.
+    shift: the anonymized grid is moved right by this many px (keep_pose only).
+    """
     photos, recon, anon = root / "photos", root / "recon" / stem, root / "anon" / stem
     for d in (photos, recon, anon):
         d.mkdir(parents=True, exist_ok=True)
@@ -35,16 +41,19 @@ def _build(root: Path, reference_dir: Path, stem: str, *, keep_pose: bool, ext: 
     v, tris, uv = grid(*BOX, n=20)
     obj_v = v.copy()
     obj_v[:, 1] = H - obj_v[:, 1]  # reconstruct's y-up photo frame
-    write_obj(recon / f"{stem}_extractTex.obj", obj_v, uv, tris, texture_png_name=None)
+    recon_v = obj_v
+    if seed_frame:  # a world frame: rotated, scaled and moved (v2d_full still gives the photo position)
+        recon_v = ((obj_v - obj_v.mean(0)) @ rotation_matrix(5, 10, -5).T * 0.01).astype(np.float32)
+    write_obj(recon / f"{stem}_extractTex.obj", recon_v, uv, tris, texture_png_name=None)
     with np.load(reference_dir / "sis_projections.npz") as z:
         arrays = {k: z[k] for k in z.files}
     arrays["v2d_full"] = v[:, :2].copy()
     np.savez(recon / f"{stem}_projections.npz", **arrays)
     if keep_pose:
-        anon_v = obj_v
+        anon_v = recon_v + np.float32([shift, 0, 0])
     else:  # some canonical frame: rotated, scaled, moved
         R = rotation_matrix(15, -20, 10)
-        anon_v = ((obj_v - obj_v.mean(0)) @ R.T) * 250.0 + [1e4, -3e3, 42.0]
+        anon_v = ((recon_v - recon_v.mean(0)) @ R.T) * 250.0 + [1e4, -3e3, 42.0]
     Image.fromarray(checker()).save(anon / f"{stem}_texture.png")
     write_obj(anon / f"{stem}.obj", anon_v.astype(np.float32), uv, tris, texture_png_name=f"{stem}_texture.png")
     return {"photos": photos, "recon": root / "recon", "anon": root / "anon", "rgb": rgb}
@@ -124,7 +133,8 @@ def test_documented_example_feather_option(tmp_path, reference_dir):
     """`faceanon composite face3d/ anon/ final/ --seg seg/ -i photos/ --feather-px 6`."""
     L = _build(tmp_path, reference_dir, "img", keep_pose=True)
     seg, out = tmp_path / "seg", tmp_path / "final"
-    assert cli("segment", L["recon"], seg, "-i", L["photos"]).exit_code == 0
+    # faceanon 0.1's removal: the row below crosses the face border outside the removed parts
+    assert cli("segment", L["recon"], seg, "-i", L["photos"], "--fill", "inpaint", "--margin", "0.15").exit_code == 0
     r = cli("composite", L["recon"], L["anon"], out, "--seg", seg, "-i", L["photos"], "--feather-px", "0")
     assert r.exit_code == 0, r.output
     hard = np.array(Image.open(out / "img.png"))
@@ -135,3 +145,45 @@ def test_documented_example_feather_option(tmp_path, reference_dir):
     x0 = int(BOX[0])
     assert (hard[row, x0 + 8:x0 + 200] == soft[row, x0 + 8:x0 + 200]).all()  # interior identical
     assert (hard[row, x0:x0 + 6] != soft[row, x0:x0 + 6]).any()  # the border band differs
+
+
+def test_composite_command_warps_faceanons_reconstructions_in_place(tmp_path, reference_dir):
+    """A photo-aligned reconstruction (faceanon's own): the segmented photo itself is warped by the
+    morph (here the grid squeezed to 90 % of its width, which no similarity undoes), so the interior
+    shows the seg's pixels at their morphed places - out(q) = seg(source of q) - never the texture
+    (the npz has no vertex labels: nothing to draw), and pixels far away are the seg's, bit for bit."""
+    import cv2
+
+    from faceanon.io.mesh import read_obj
+    from faceanon.stages.composite import posed_image_vertices
+
+    L = _build(tmp_path, reference_dir, "img", keep_pose=True, seed_frame=False)
+    obj = L["anon"] / "img" / "img.obj"
+    v, uv, tris, _ = read_obj(obj)
+    cx = float(v[:, 0].mean())
+    v[:, 0] = cx + (v[:, 0] - cx) * 0.9
+    write_obj(obj, v.astype(np.float32), uv, tris, texture_png_name="img_texture.png")
+    seg, out = tmp_path / "seg", tmp_path / "final"
+    assert cli("segment", L["recon"], seg, "--images", L["photos"]).exit_code == 0
+    r = cli("composite", L["recon"], L["anon"], out, "--seg", seg, "--images", L["photos"])
+    assert r.exit_code == 0, r.output
+    res = np.array(Image.open(out / "img.png")).astype(int)
+    base = np.array(Image.open(seg / "img_masked.png"))[..., :3]
+    # the oracle: the posed morphed grid is an affine image of the original grid (x -> a x + b, y -> y + c)
+    H = base.shape[0]
+    rv, _, _, _ = read_obj(L["recon"] / "img" / "img_extractTex.obj")
+    posed = posed_image_vertices(v, rv, H)
+    src = np.column_stack([rv[:, 0], H - rv[:, 1]])
+    A = np.column_stack([src, np.ones(len(src))])
+    M, *_ = np.linalg.lstsq(A, posed[:, :2], rcond=None)  # posed = [src, 1] @ M
+    x0, y0, x1, y1 = (int(c) for c in BOX)
+    ys, xs = np.mgrid[y0 + 60:y1 - 60, x0 + 60:x1 - 60].astype(np.float64)
+    q = np.stack([xs, ys], -1) - M[2]
+    inv = np.linalg.inv(M[:2])
+    s_xy = q @ inv
+    want = cv2.remap(base, s_xy[..., 0].astype(np.float32), s_xy[..., 1].astype(np.float32), cv2.INTER_CUBIC)
+    got = res[y0 + 60:y1 - 60, x0 + 60:x1 - 60]
+    assert np.abs(got - want.astype(int)).mean() < 1.0
+    assert np.abs(got - base[y0 + 60:y1 - 60, x0 + 60:x1 - 60].astype(int)).mean() > 2.0  # it did move
+    far = ~_box_mask(res.shape, BOX, int(0.5 * np.sqrt((x1 - x0) * (y1 - y0))))
+    assert np.array_equal(res[far], base[far].astype(int))

@@ -39,7 +39,8 @@ def layout(tmp_path, reference_dir):
     return recon, photos, tmp_path / "out"
 
 
-def _check_masked(png: Path, original: Path, labels: np.ndarray, *, keep_mouth: bool = False):
+def _check_masked(png: Path, original: Path, labels: np.ndarray, *, keep_mouth: bool = False, brows: bool = True,
+                  margin: float = 0.2):
     im = Image.open(png)
     assert im.format == "PNG" and im.mode == "RGBA"
     rgba = np.array(im)
@@ -53,10 +54,13 @@ def _check_masked(png: Path, original: Path, labels: np.ndarray, *, keep_mouth: 
         assert (alpha[lips] == 255).all()
     else:
         assert (alpha[lips] == 0).all()
-    core = np.isin(labels, (1, 2) if keep_mouth else REMOVED)
+    parts = ((1, 2) if keep_mouth else REMOVED) + ((3, 4) if brows else ())
+    core = np.isin(labels, parts)
+    if brows:  # the default privacy level removes the eyebrows too (redrawn by `faceanon anonymize`)
+        assert (alpha[np.isin(labels, (3, 4))] == 0).all()
     d = cv2.distanceTransform((~core).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     iod_upper = 1.2 * np.ptp(np.nonzero(eyes.any(axis=0))[0])
-    far = d > 0.15 * iod_upper + 3 + 2
+    far = d > margin * iod_upper + 3 + 2
     assert (alpha[far] == 255).all()
     assert (rgba[..., :3][far] == rgb[far]).all()
     assert np.abs(rgba[..., :3][core].astype(int) - rgb[core].astype(int)).mean() > 5
@@ -74,9 +78,34 @@ def test_segment_reconstruct_layout(layout, reference_dir):
 
 def test_segment_keep_mouth_and_options(layout, reference_dir):
     recon, photos, out = layout
-    result = cli("segment", recon, out, "--images", photos, "--keep-mouth", "--margin", "0.15", "--feather-px", "3")
+    result = cli("segment", recon, out, "--images", photos, "--keep-mouth", "--margin", "0.15", "--feather-px", "3",
+                 "--keep-brows")
     assert result.exit_code == 0, result.output
-    _check_masked(out / "edo_masked.png", photos / "edo.jpg", _labels(reference_dir, "edo"), keep_mouth=True)
+    _check_masked(out / "edo_masked.png", photos / "edo.jpg", _labels(reference_dir, "edo"), keep_mouth=True,
+                  brows=False, margin=0.15)
+
+
+def test_fill_inpaint_is_the_segment_stage_of_faceanon_0_1(layout, reference_dir):
+    """--fill inpaint: the label-map removal (eyes and lips grown by the margin x the projected IOD) and
+    the plain inpainting, exactly - the file equals segment_image with the 0.1 inputs (labels and
+    inter-ocular distance only; no mesh, no brows, no grain), whose behaviour tests/test_segment.py
+    pins - while the default --fill features removes more (brows) and adds grain."""
+    from faceanon.io.images import load_image
+    from faceanon.stages.segment import SegmentFace, estimate_inter_ocular, segment_image
+
+    recon, photos, out = layout
+    result = cli("segment", recon, out, "--images", photos, "--fill", "inpaint", "--margin", "0.15")
+    assert result.exit_code == 0, result.output
+    labels = _labels(reference_dir, "edo")
+    rgb = load_image(photos / "edo.jpg").rgb
+    want, _ = segment_image(rgb, [SegmentFace(labels, estimate_inter_ocular(labels))], margin=0.15)
+    got = np.array(Image.open(out / "edo_masked.png"))
+    assert np.array_equal(got, want)
+    feat = tmp = out.parent / "feat"
+    assert cli("segment", recon, feat, "--images", photos, "--margin", "0.15").exit_code == 0
+    other = np.array(Image.open(tmp / "edo_masked.png"))
+    assert (other[..., 3] == 0).sum() > (got[..., 3] == 0).sum()  # the brows too
+    assert not np.array_equal(other, got)
 
 
 def test_size_mismatch_fails_that_file_only(layout, reference_dir):
