@@ -67,6 +67,7 @@ def test_seed_file_size_mismatch(reference_dir):
 
 def test_save_writes_exact_keys_and_dtypes(tmp_path):
     fit = make_fit()
+    fit.landmark_ids = np.arange(68) % N
     p = tmp_path / "a_projections.npz"
     save_projections(p, fit, (W, H), make_labels(), face_index=1, face_count=2)
     raw = raw_arrays(p)
@@ -76,7 +77,7 @@ def test_save_writes_exact_keys_and_dtypes(tmp_path):
         "seg_visible_labels_full": (np.uint8, (H, W)), "v2d_full": (np.float32, (N, 2)),
         "landmarks68": (np.float32, (68, 2)), "pose": (np.float32, (3,)), "box": (np.float32, (4,)),
         "score": (np.float32, ()), "face_index": (np.int32, ()), "face_count": (np.int32, ()),
-        "vertex_labels": (np.uint8, (N,)), "landmarks5": (np.float32, (5, 2)),
+        "vertex_labels": (np.uint8, (N,)), "landmarks5": (np.float32, (5, 2)), "landmark_ids": (np.int32, (68,)),
     }
     for key, (dtype, shape) in spec.items():
         assert raw[key].dtype == dtype and raw[key].shape == shape, key
@@ -84,6 +85,20 @@ def test_save_writes_exact_keys_and_dtypes(tmp_path):
     assert raw["img_size"].tolist() == [W, H]
     assert np.array_equal(raw["v2d_full"], fit.vertices[:, :2])
     assert [p.name for p in tmp_path.iterdir()] == ["a_projections.npz"]
+
+
+def test_landmark_ids_are_optional_and_validated(tmp_path):
+    fit = make_fit()
+    p = save_projections(tmp_path / "a.npz", fit, (W, H), make_labels())
+    assert "landmark_ids" not in raw_arrays(p)  # a fit without them (e.g. the seed's) writes none
+    fit.landmark_ids = np.arange(68) % N
+    rec = load_projections(save_projections(tmp_path / "b.npz", fit, (W, H), make_labels()))
+    assert np.array_equal(rec["landmark_ids"], np.arange(68) % N)
+    arrays = raw_arrays(tmp_path / "b.npz")
+    arrays["landmark_ids"] = np.full(68, N + 5, np.int32)  # outside the mesh
+    np.savez(tmp_path / "c.npz", **arrays)
+    with pytest.raises(FaceanonError, match="landmark_ids"):
+        load_projections(tmp_path / "c.npz")
 
 
 def test_roundtrip_values(tmp_path):

@@ -54,6 +54,9 @@ class AnonymizedFace:
     similarity:            the Umeyama similarity fitted-vertices -> mean (``.s, .R, .t``)
     keep_pose:             whether ``vertices`` are in the photo frame (True) or canonical (False)
     texture_source:        (T, T) uint8 0 gutter / 1 photo / 2 mirrored / 3 diffused (see bake_texture)
+    feature_layers:        the :class:`faceanon.stages.features.FeatureLayers` painted on the texture
+                           (None without ``features``), for the composite to draw the same features
+    brow_rgb:              (3,) colour the eyebrows were drawn in, or None (brows not drawn)
     """
 
     vertices: np.ndarray
@@ -62,6 +65,8 @@ class AnonymizedFace:
     similarity: Similarity
     keep_pose: bool = False
     texture_source: np.ndarray | None = None
+    feature_layers: object | None = None
+    brow_rgb: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,7 @@ def anonymize_face(
     from faceanon.stages.texture import bake_texture
 
     texture, source = bake_texture(image_rgb, image_vertices, tris, uv, int(tex_size), valid=valid)
+    layers = brow_rgb = None
     if features is not None:
         from faceanon.stages.features import feature_layers, paint_features
 
@@ -197,7 +203,6 @@ def anonymize_face(
 
         layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, int(tex_size),
                                 features.vertex_labels)
-        brow_rgb = None
         if features.brows:
             brow_rgb = features.brow_rgb
             if brow_rgb is None:  # a dark shade of the skin around the brows
@@ -217,4 +222,6 @@ def anonymize_face(
         similarity=sim,
         keep_pose=bool(keep_pose),
         texture_source=source,
+        feature_layers=layers,
+        brow_rgb=None if brow_rgb is None else np.asarray(brow_rgb, np.float32),
     )

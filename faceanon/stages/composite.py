@@ -43,6 +43,7 @@ from faceanon.types import ImageRecord
 
 __all__ = [
     "CompositeFace",
+    "FaceFeatures",
     "composite_image",
     "render_face_crop",
     "sample_texture",
@@ -80,6 +81,7 @@ class CompositeFace:
     overlay:  optional (N,) float in [0, 1], per-vertex weight of the TEXTURE over the warped photo
               (e.g. 1 on the eyes and lips, whose identity-free replacements live in the texture,
               fading to 0 around them); only used with ``source_vertices``
+    features: optional :class:`FaceFeatures` drawn on the warped photo (only with ``source_vertices``)
     """
 
     vertices: np.ndarray
@@ -90,6 +92,25 @@ class CompositeFace:
     depth: Optional[float] = None
     source_vertices: Optional[np.ndarray] = None
     overlay: Optional[np.ndarray] = None
+    features: Optional["FaceFeatures"] = None
+
+
+@dataclass
+class FaceFeatures:
+    """Identity-free features to draw ON the warped photo (in place), through the morphed mesh's UVs.
+
+    layers:     :class:`faceanon.stages.features.FeatureLayers` of the atlas the face's UVs refer to
+    keep_mouth: the lips were kept: no lip colour and no line between the lips
+    brow_rgb:   optional (3,) colour of the drawn eyebrows; None = the person's brows were kept
+
+    Drawn this way the features take the light and colour of the photo right where they land (the
+    warped, inpainted skin) - a texture rendered from the atlas would carry the light of wherever its
+    texels were sampled (e.g. mirrored from the other side of the face).
+    """
+
+    layers: object
+    keep_mouth: bool = False
+    brow_rgb: Optional[np.ndarray] = None
 
 
 def default_feather_px(face_size: float) -> float:
@@ -288,14 +309,53 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
         alpha[alpha < _SNAP] = 0.0
         alpha[alpha > 1.0 - _SNAP] = 1.0
         sel = alpha > 0
-        if not sel.any():
-            continue
-        rgb = sample_texture(wp.raster, uv, tex)
         region = out[y0:y1, x0:x1]
-        a = alpha[sel][:, None]
-        region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
-        covered_any[y0:y1, x0:x1] |= alpha >= 1.0
+        if sel.any():
+            rgb = sample_texture(wp.raster, uv, tex)
+            a = alpha[sel][:, None]
+            region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
+            covered_any[y0:y1, x0:x1] |= alpha >= 1.0
+        if f.features is not None:
+            _draw_features(region, wp, uv, f.features)
     return out
+
+
+def _draw_features(region: np.ndarray, wp, uv: np.ndarray, feat: "FaceFeatures") -> None:
+    """Multiply the warped photo ``region`` (the face's window, modified in place) by the feature
+    layers looked up through the morphed mesh's UVs, and lay the brows over it."""
+    from faceanon.raster import interpolate
+
+    layers = feat.layers
+    ly0, ly1, lx0, lx1 = layers.window
+    if ly1 <= ly0 or lx1 <= lx0:
+        return
+    size = layers.atlas_size
+    uvp = interpolate(wp.raster, np.asarray(uv, np.float64))
+    cov = wp.covered
+    mapx = (uvp[..., 0] * (size - 1) - lx0).astype(np.float32)
+    mapy = ((1.0 - uvp[..., 1]) * (size - 1) - ly0).astype(np.float32)
+    mapx[~cov] = -10.0
+    mapy[~cov] = -10.0
+    # only the pixels whose UV falls in the drawing's window can change
+    inside = cov & (mapx >= 0) & (mapy >= 0) & (mapx <= lx1 - lx0 - 1) & (mapy <= ly1 - ly0 - 1)
+    if not inside.any():
+        return
+
+    def look(a: np.ndarray, border: float) -> np.ndarray:
+        return cv2.remap(a, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+    factor = look(layers.eyes, 1.0) * look(layers.relief[..., 0], 1.0)
+    factor = np.repeat(factor[..., None], 3, axis=2)
+    if feat.brow_rgb is not None:
+        factor *= look(layers.relief[..., 1], 1.0)[..., None]
+    if not feat.keep_mouth:
+        factor *= look(layers.relief[..., 2], 1.0)[..., None]
+        factor *= look(layers.mouth, 1.0).reshape(factor.shape)
+    px = region[inside].astype(np.float32) * factor[inside]
+    if feat.brow_rgb is not None:
+        a = look(layers.brows, 0.0)[inside][:, None]
+        px = px * (1.0 - a) + np.asarray(feat.brow_rgb, np.float32).reshape(1, 3) * a
+    region[inside] = np.clip(np.rint(px), 0, 255).astype(np.uint8)
 
 
 def posed_image_vertices(anon_vertices: np.ndarray, recon_vertices: np.ndarray, height: int,

@@ -80,7 +80,8 @@ class FeatureLayers:
            lips), each already restricted to its removed region: the flat fill gets the shading of
            eye sockets, lids, brow ridge and lips that a face has
     window: (y0, y1, x0, x1) the atlas window outside which every layer is neutral (painting only
-           touches it: the features cover ~15 % of the atlas)
+           touches it: the features cover ~15 % of the atlas); the arrays above are this window
+    atlas_size: T
     """
 
     eyes: np.ndarray
@@ -88,6 +89,7 @@ class FeatureLayers:
     brows: np.ndarray
     relief: np.ndarray
     window: tuple[int, int, int, int]
+    atlas_size: int = 0
 
 
 def _gauss_line(canvas: np.ndarray, pts: np.ndarray, sigma: float, strength: np.ndarray | float) -> None:
@@ -291,7 +293,8 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     layers = FeatureLayers(eyes=np.ascontiguousarray(eyes[y0w:y1w, x0w:x1w], np.float32),
                            mouth=np.ascontiguousarray(mouth[y0w:y1w, x0w:x1w], np.float32),
                            brows=np.ascontiguousarray(brows[y0w:y1w, x0w:x1w], np.float32),
-                           relief=np.ascontiguousarray(relief[y0w:y1w, x0w:x1w], np.float32), window=window)
+                           relief=np.ascontiguousarray(relief[y0w:y1w, x0w:x1w], np.float32), window=window,
+                           atlas_size=int(size))
     with _LOCK:
         if len(_CACHE) > 4:
             _CACHE.pop(next(iter(_CACHE)))

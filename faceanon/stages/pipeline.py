@@ -349,10 +349,11 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import write_obj
     from faceanon.stages.anonymize import anonymize_face
-    from faceanon.stages.composite import CompositeFace, composite_extension, composite_image, write_composite
+    from faceanon.stages.composite import (CompositeFace, FaceFeatures, composite_extension, composite_image,
+                                           write_composite)
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
     from faceanon.stages.anonymize import FeatureSpec
-    from faceanon.stages.features import brow_colour, overlay_weights
+    from faceanon.stages.features import brow_colour
     from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
 
     secs = report.seconds
@@ -429,14 +430,13 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
         writer.submit(_render_and_write, a.vertices, f.fit.triangles, f.fit.uv, a.texture, opts, rp, secs)
 
     t = stage("composite")
-    # in place: the segmented photo is warped to the morphed shape; the texture (identity-free eyes and
-    # lips) is drawn over the removed parts and where the morphed face shows what the photo hid
+    # in place: the segmented photo is warped to the morphed shape and the identity-free eyes, lips and
+    # brows are drawn on it through the morphed mesh; the texture shows only where the morphed face
+    # shows what the photo hid
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
                                 texture=a.texture, source_vertices=f.fit.vertices,
-                                overlay=overlay_weights(f.fit.vertices, f.fit.vertex_labels,
-                                                        FaceMesh(f.fit.vertices, f.fit.triangles,
-                                                                 f.fit.vertex_labels).inter_ocular_3d(),
-                                                        keep_mouth=opts.keep_mouth, brows=brows, margin=opts.margin))
+                                features=None if a.feature_layers is None else
+                                FaceFeatures(a.feature_layers, keep_mouth=opts.keep_mouth, brow_rgb=a.brow_rgb))
                   for f, a in anon_faces]
     composite = composite_image(seg_rgb, comp_faces)
     ext = composite_extension(image)
