@@ -40,15 +40,15 @@ FILL_MODES = ("features", "inpaint")
 
 # Geometry of the drawing, as fractions of the mean face's eye width ``ew`` (landmarks 36-39) or of its
 # mouth width ``mw`` (48-54). Chosen by eye on renders and composites of the fixtures.
-LASH_SIGMA = 0.045  # half-width of the lash line (Gaussian sigma), * ew
-LASH_DARK = 0.78  # darkening at the lash line's centre (0 = none, 1 = black)
+LASH_SIGMA = 0.06  # half-width of the lash line (Gaussian sigma), * ew
+LASH_DARK = 0.9  # darkening at the lash line's centre (0 = none, 1 = black)
 LASH_SAG = 0.30  # the closed lid line sags below the corner line by this fraction of the lower lid's depth
 LASHES_BELOW = 0.10  # lashes: a fainter band this far below the lid line, * ew
 CREASE_UP = 0.42  # lid crease above the lid line, * ew
 CREASE_SIGMA = 0.06
-CREASE_DARK = 0.22
+CREASE_DARK = 0.3
 SOCKET_SIGMA = 0.55  # the soft shadow of the eye socket, * ew
-SOCKET_DARK = 0.10
+SOCKET_DARK = 0.22
 LIP_EDGE_SIGMA = 0.035  # soft edge of the lips, * mw
 LIP_LINE_SIGMA = 0.016  # the line between the lips, * mw
 LIP_LINE_DARK = 0.62
@@ -61,7 +61,7 @@ BROW_INNER = 0.30  # eyebrow thickness at its inner end, * ew ...
 BROW_OUTER = 0.11  # ... tapering to this at the tail
 BROW_DROP = 0.02  # the brow's upper edge lies this far below the brow landmarks, * ew
 BROW_STROKES = 260  # hair strokes per brow
-BROW_DENSITY = 0.82  # coverage of the stroke layer at its densest
+BROW_DENSITY = 0.95  # coverage of the stroke layer at its densest
 _CANVAS_PER_EW = 96.0  # canvas resolution
 LAYER_SIZE = 1024  # largest atlas the drawing is mapped at (see feature_layers)
 

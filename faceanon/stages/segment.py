@@ -364,9 +364,20 @@ def segment_image(
         y0, y1, x0, x1 = mask_window(removed, radius + 2)
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
         sel = removed[y0:y1, x0:x1]
-        filled = _inpaint(crop, sel, max_iod)
         if grain:
-            filled = add_grain(filled, crop, sel, max_iod)
+            # the new fill: removed pixels ON the face are filled from the skin around them only (hair,
+            # background and neck at the border are kept out), removed pixels OFF the face (the band
+            # beyond a profile's silhouette) from what is off the face only - so the fill has the
+            # face's outline instead of a skin-coloured patch reaching into the hair or background
+            face = np.zeros((y1 - y0, x1 - x0), bool)
+            for f in faces:
+                face |= np.asarray(f.labels)[y0:y1, x0:x1] > 0
+            filled = add_grain(_inpaint(crop, sel, max_iod, exclude=~face), crop, sel & face, max_iod)
+            if (sel & ~face).any():
+                beyond = _inpaint(crop, sel, max_iod, exclude=face, luma_rule=False)
+                filled[~face] = beyond[~face]
+        else:
+            filled = _inpaint(crop, sel, max_iod)
         sub = out[y0:y1, x0:x1, :3]
         sub[sel] = filled[sel]  # only the removed pixels change: the rest stays bit-exact
     return out, removed
@@ -376,9 +387,11 @@ DARK_RING_FRACTION = 0.08  # width of the border ring examined for dark features
 DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma is a feature, not skin
 
 
-def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
+def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
+                      luma_rule: bool = True) -> np.ndarray:
     """A copy of ``rgb`` for the inpainting SOURCE only, in which dark features just outside the mask
-    (nostrils, lip corners, shadows) are replaced by the ring's median skin colour.
+    (nostrils, lip corners, shadows; with ``luma_rule``) and the ``exclude`` pixels (e.g. everything
+    off the face when the fill must be skin) are replaced by the local colour of the rest of the ring.
 
     Telea propagates the border colours inward, so a nostril touching the removed mouth region would
     otherwise smear a dark streak down the filled upper lip. The returned copy is only read by the
@@ -403,17 +416,27 @@ def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarr
 
     # dark relative to the ring's LOCAL brightness: a nostril beside the nose skin, not a beard
     luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    dark = ring & (luma < DARK_LUMA_RATIO * local_mean(luma, ring.astype(np.float32)))
+    dark = ring & (luma < DARK_LUMA_RATIO * local_mean(luma, ring.astype(np.float32))) if luma_rule \
+        else np.zeros_like(ring)
+    if exclude is not None:  # e.g. pixels off the face's mesh (background, hair, neck) when filling skin
+        dark |= ring & exclude
     if not dark.any():
         return rgb
     skin = (ring & ~dark).astype(np.float32)
     colour = local_mean(rgb.astype(np.float32), skin)  # the nearby skin, not a global average
+    if exclude is not None and skin.any():
+        # far from any skin pixel of the ring the local mean is undefined: the ring's median skin colour
+        support = gaussian_blur(skin, sigma)
+        far = support < 1e-3
+        if far.any():
+            colour[far] = np.median(rgb[ring & ~dark].reshape(-1, 3), axis=0)
     out = rgb.copy()
     out[dark] = np.clip(np.rint(colour[dark]), 0, 255).astype(np.uint8)
     return out
 
 
-def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
+def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
+             luma_rule: bool = True) -> np.ndarray:
     """Telea-fill ``mask`` (bool) of ``rgb``; the result never depends on a masked input pixel.
 
     Faces up to :data:`INPAINT_LARGE_IOD` are filled directly. Larger ones (whose removed area, and
@@ -424,7 +447,7 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
     upsampled fill inside, so the seam is as sharp as in a direct fill.
     """
     m8 = mask.astype(np.uint8) * 255
-    rgb = _tame_dark_border(rgb, mask, iod)
+    rgb = _tame_dark_border(rgb, mask, iod, exclude, luma_rule)
     if iod <= INPAINT_LARGE_IOD:
         return _smooth_fill(cv2.inpaint(rgb, m8, float(inpaint_radius(iod)), cv2.INPAINT_TELEA), m8, iod)
     f = INPAINT_TARGET_IOD / float(iod)
