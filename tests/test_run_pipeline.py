@@ -108,14 +108,17 @@ def test_composites_change_the_face_only(run_out, photos_dir):
         recs = [load_projections(p) for p in npzs]
         outside = _outside_boxes_mask(orig.shape, [r["box"] for r in recs])
         diff = np.abs(comp - orig).max(axis=2)
+        face = np.zeros(orig.shape[:2], bool)
+        for r in recs:
+            face |= r["seg_visible_labels_full"] > 0
+        if not outside.any():  # a close-up: no pixel is half a face size away from the face
+            assert diff[face].mean() > 4, stem
+            continue
         if src.suffix.lower() == ".png":  # lossless: bit-exact outside the faces
             assert diff[outside].max() == 0, stem
         else:  # JPEG written again: only re-encoding noise outside the faces
             assert diff[outside].mean() < 1.5, (stem, diff[outside].mean())
             assert np.percentile(diff[outside], 99.5) <= 12, stem
-        face = np.zeros(orig.shape[:2], bool)
-        for r in recs:
-            face |= r["seg_visible_labels_full"] > 0
         assert diff[face].mean() > 4 * max(diff[outside].mean(), 0.5), stem
 
 
