@@ -53,9 +53,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 # `faceanon run` defaults, to name only the flags a run changed
-RUN_DEFAULTS = {"alpha": 1.0, "keep_pose": False, "keep_mouth": False, "margin": 0.15, "feather_px": 3.0,
-                "tex_size": 2048, "img_size": 1024, "background": "transparent", "max_faces": 0,
+RUN_DEFAULTS = {"privacy": "standard", "fill": "features", "alpha": 1.0, "keep_pose": False, "keep_mouth": False,
+                "feather_px": 3.0, "tex_size": 2048, "img_size": 1024, "background": "transparent", "max_faces": 0,
                 "min_face_size": 40, "threshold": None}
+# margin and brows follow from --privacy (faceanon/stages/privacy.py); they are named only when they differ
+_LEVELS = {"low": (0.15, False), "standard": (0.20, True), "high": (0.30, True)}
 
 HEADER = ("| flags | faces | re-id strong composite | re-id strong render | re-id weak composite | weak detected "
           "| mean dist strong | mean dist weak | eye residual | mouth residual | skin ΔE00 mean | skin ΔE00 median |")
@@ -67,6 +69,11 @@ def flags_of(out: Path) -> str:
     except (OSError, ValueError):
         return out.name
     parts = [f"--model {opts.get('model', '?')}"]
+    level = _LEVELS.get(str(opts.get("privacy", "standard")), _LEVELS["standard"])
+    if "margin" in opts and abs(float(opts["margin"]) - level[0]) > 1e-9:
+        parts.append(f"--margin {opts['margin']}")
+    if "brows" in opts and bool(opts["brows"]) != level[1]:
+        parts.append("--keep-brows")
     for k, default in RUN_DEFAULTS.items():
         if k in opts and opts[k] != default:
             v = opts[k]
