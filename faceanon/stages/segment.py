@@ -372,7 +372,7 @@ def segment_image(
             face = np.zeros((y1 - y0, x1 - x0), bool)
             for f in faces:
                 face |= np.asarray(f.labels)[y0:y1, x0:x1] > 0
-            filled = add_grain(_inpaint(crop, sel, max_iod, exclude=~face), crop, sel & face, max_iod)
+            filled = add_grain(_inpaint(crop, sel, max_iod, exclude=~face), crop, sel, max_iod, where=face)
             if (sel & ~face).any():
                 beyond = _inpaint(crop, sel, max_iod, exclude=face, luma_rule=False)
                 filled[~face] = beyond[~face]
@@ -488,9 +488,11 @@ GRAIN_SIGMA = 0.006
 GRAIN_RING = 0.15
 
 
-def add_grain(filled: np.ndarray, source: np.ndarray, mask: np.ndarray, iod: float, *, seed: int = 0) -> np.ndarray:
-    """``filled`` with synthetic skin grain added inside ``mask`` (bool), as strong as the grain of the
-    skin around it.
+def add_grain(filled: np.ndarray, source: np.ndarray, mask: np.ndarray, iod: float, *, seed: int = 0,
+              where: np.ndarray | None = None) -> np.ndarray:
+    """``filled`` with synthetic skin grain added inside ``mask`` (bool) - or only inside ``where``, a
+    part of it - as strong as the grain of the skin around it (every pixel of ``mask`` is kept out of
+    that measurement).
 
     filled, source: (h, w, 3) uint8 - the inpainted crop and the photo crop it came from; iod: px.
     The grain is Gaussian noise (fixed ``seed``: the same photo gives the same output) low-passed to
@@ -522,7 +524,8 @@ def add_grain(filled: np.ndarray, source: np.ndarray, mask: np.ndarray, iod: flo
     ramp = np.clip(inside / np.float32(2.0 * sigma), 0.0, 1.0)
     out = filled.astype(np.float32) + (noise * ramp)[..., None] * std.reshape(1, 1, 3)
     res = filled.copy()
-    res[mask] = np.clip(np.rint(out[mask]), 0, 255).astype(np.uint8)
+    target = mask if where is None else (mask & where)
+    res[target] = np.clip(np.rint(out[target]), 0, 255).astype(np.uint8)
     return res
 
 
