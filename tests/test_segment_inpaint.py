@@ -33,6 +33,6 @@ def test_dark_feature_does_not_bleed_into_the_fill():
 def test_without_the_guard_the_fill_would_be_dark(monkeypatch):
     """The test above can fail: with the guard disabled the nostrils smear into the fill."""
     rgb, labels = _scene()
-    monkeypatch.setattr(seg_mod, "_tame_dark_border", lambda rgb, mask, iod: rgb)
+    monkeypatch.setattr(seg_mod, "_tame_dark_border", lambda rgb, mask, iod, *args: rgb)
     out, _ = segment_image(rgb, [SegmentFace(labels, inter_ocular=80.0)], margin=0.0, feather_px=0)
     assert out[112:120, 80:120, :3].astype(float).mean() < 120
