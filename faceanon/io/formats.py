@@ -128,14 +128,17 @@ def heif_problem() -> Optional[str]:
 
 def avif_problem() -> Optional[str]:
     """Why an AVIF file cannot be decoded here (Pillow without AVIF), or None when it can."""
-    try:
-        from PIL import features
+    if "avif" not in _HEIF_STATE:  # checked once per process (decode_formats runs for every input)
+        problem = "reading AVIF needs Pillow 11.3 or newer built with AVIF (pip install -U pillow)"
+        try:
+            from PIL import features
 
-        if features.check("avif"):
-            return None
-    except Exception:  # pragma: no cover - very old Pillow
-        pass
-    return "reading AVIF needs Pillow 11.3 or newer built with AVIF (pip install -U pillow)"
+            if features.check("avif"):
+                problem = None
+        except Exception:  # pragma: no cover - very old Pillow
+            pass
+        _HEIF_STATE["avif"] = problem
+    return _HEIF_STATE["avif"]
 
 
 def decode_formats(base: tuple[str, ...]) -> tuple[str, ...]:
