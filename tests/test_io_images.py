@@ -108,7 +108,8 @@ def expected_upright(stored: np.ndarray, orientation: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 def test_image_extensions_cover_the_brief():
-    assert IMAGE_EXTENSIONS == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+    assert IMAGE_EXTENSIONS == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
+                                ".heic", ".heif", ".hif", ".avif", ".gif", ".dcm", ".dicom"}
 
 
 def test_list_images_filters_sorts_and_skips_hidden(tmp_path):
@@ -119,7 +120,7 @@ def test_list_images_filters_sorts_and_skips_hidden(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "z.jpg").write_bytes(b"x")
     got = [p.name for p in list_images(tmp_path)]
-    assert got == ["a.png", "b.JPG", "C.Jpeg", "d.tiff", "e.TIF", "f.webp", "g.bmp"]
+    assert got == ["a.png", "b.JPG", "C.Jpeg", "d.tiff", "e.TIF", "f.webp", "g.bmp", "h.gif"]
 
 
 def test_list_images_recursive_skips_hidden_folders_and_is_deterministic(tmp_path):
@@ -282,14 +283,14 @@ def test_unexpected_exceptions_are_wrapped(tmp_path, monkeypatch):
         load_image(f)
 
 
-def test_heic_and_gif_are_explained(tmp_path):
+def test_damaged_heic_and_gif_are_explained(tmp_path):
     heic = tmp_path / "phone.jpg"
     heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100)
-    with pytest.raises(ImageError, match="HEIC"):
+    with pytest.raises(ImageError, match="HEIC/HEIF file is damaged or incomplete"):
         load_image(heic)
-    gif = tmp_path / "anim.png"
-    Image.new("P", (32, 32)).save(gif, "GIF")
-    with pytest.raises(ImageError, match="GIF is not supported"):
+    gif = tmp_path / "cut.gif"
+    gif.write_bytes(b"GIF89a\x00")
+    with pytest.raises(ImageError, match="GIF file is damaged or incomplete"):
         load_image(gif)
 
 

@@ -40,6 +40,7 @@ def reconstruct(
     Writes OUT/<stem>/<stem>_extractTex.obj/.mtl/.png and <stem>_projections.npz for the main face
     (highest score) and <stem>_face1_..., <stem>_face2_... for the others.
     """
+    from faceanon.cli.formats_cli import print_run_notes
     from faceanon.io.images import load_image
     from faceanon.stages.reconstruct import reconstruct_image, write_reconstruction
 
@@ -57,4 +58,5 @@ def reconstruct(
         return {"faces": len(result.faces)}
 
     outcomes = run_batch(items, process, label="reconstruct")
+    print_run_notes([], inp, recursive)  # files of IN that are not images (faceanon.cli.formats_cli)
     raise typer.Exit(finish(outcomes, "reconstruct"))

@@ -16,6 +16,7 @@ from faceanon.cli.app import STATE, app
 from faceanon.cli.batch import (
     check_out_not_in, collect_inputs, err_console, print_failure, progress_bar, report_failure,
 )
+from faceanon.cli.formats_cli import print_run_notes, print_warnings
 from faceanon.errors import FaceanonError, UsageError
 
 _WORKER: dict = {}
@@ -194,6 +195,9 @@ def run(
         help="Write anonymized photos of JPEG/WebP inputs as PNG: every pixel away from the faces stays "
              "bit-identical to the input (a JPEG re-encode changes them slightly)."),
     audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon[audit])."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse DICOM inputs whose Burned In Annotation is not NO (faceanon does not "
+                                "look for burned-in text); without it they get a warning line."),
     min_face_size: int = opt.MIN_FACE,
     max_faces: int = opt.MAX_FACES,
     threshold: Optional[float] = opt.THRESHOLD,
@@ -226,7 +230,7 @@ def run(
     opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
                       fill=fill.value, privacy=privacy.value, brows=brows, margin=margin, feather_px=feather_px, img_size=img_size, background=background,
                       max_pixels=max_pixels, min_face_size=min_face_size, max_faces=max_faces,
-                      threshold=threshold, vis=vis, lossless=lossless)
+                      threshold=threshold, vis=vis, lossless=lossless, strict=strict)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -257,6 +261,7 @@ def run(
             current = progress.add_task("loading models", total=None)
 
             def record(rep) -> None:
+                print_warnings(rep.input, rep.notes)  # e.g. DICOM burned-in annotation (faceanon.cli.formats_cli)
                 reports.append(rep)
                 progress.advance(overall)
                 write_report(out, reports, opts, started)
@@ -360,6 +365,7 @@ def run(
         reports.sort(key=lambda r: order.get(r.input, 0))
         report_path = write_report(out, reports, opts, started)
         _summary(reports)
+        print_run_notes(reports, inp, recursive)  # format notes, files of IN that are not images
         err_console.print(f"report: {escape(str(report_path))}")
         failed = sum(r.status == "failed" for r in reports)
 

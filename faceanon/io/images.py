@@ -2,10 +2,11 @@
 
 Decoding policy (:func:`load_image`), applied identically to every input:
 
-* formats: PNG, JPEG (and MPO, the multi-picture JPEG some cameras write), BMP, TIFF, WebP,
-  recognised by content, not by extension. Other formats (EPS, PSD, GIF, HEIC...) are refused:
+* formats: PNG, JPEG (and MPO, the multi-picture JPEG some cameras write), BMP, TIFF, WebP, and
+  GIF, HEIC/HEIF, AVIF (:mod:`faceanon.io.formats`), recognised by content, not by extension;
+  DICOM files are decoded by :mod:`faceanon.io.dicom`. Other formats (EPS, PSD...) are refused:
   restricting Pillow's plugins also keeps its riskier decoders (EPS runs Ghostscript) away from
-  untrusted files;
+  untrusted files. Animations and HEIF image sequences are refused (one line);
 * the size in the header is checked *before* any pixel is decoded (``max_pixels``; 16 px
   minimum side); truncated files fail (a full decode is forced and Pillow's
   ``LOAD_TRUNCATED_IMAGES`` is never enabled);
@@ -45,6 +46,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from faceanon.errors import FaceanonError, ImageError, OutputError, UsageError
+from faceanon.io import formats
 from faceanon.io.atomic import atomic_write
 from faceanon.types import ImageRecord
 
@@ -63,6 +65,7 @@ __all__ = [
 #: Lower-case, dotted suffixes of the files :func:`list_images` picks up; compare with
 #: ``path.suffix.lower() in IMAGE_EXTENSIONS`` (or use :func:`is_image_path`).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS |= formats.EXTRA_INPUT_EXTENSIONS  # HEIC/HEIF, AVIF, GIF, DICOM (faceanon.io.formats)
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 60_000_000
 
@@ -74,8 +77,9 @@ _log = logging.getLogger(__name__)
 
 
 def is_image_path(path: Path | str) -> bool:
-    """True when the file name has one of :data:`IMAGE_EXTENSIONS` (any letter case)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """True when the file name has one of :data:`IMAGE_EXTENSIONS` (any letter case), or the file
+    holds a DICOM preamble (:func:`faceanon.io.formats.is_dicom_path`, e.g. ``IM000001``)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS or formats.is_dicom_path(path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,7 +127,7 @@ def list_images(root: Path | str, recursive: bool = False) -> list[Path]:
         for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             base = Path(dirpath)
-            found.extend(base / n for n in filenames if not n.startswith(".") and is_image_path(n))
+            found.extend(base / n for n in filenames if not n.startswith(".") and is_image_path(base / n))
     else:
         try:
             with os.scandir(root) as it:
@@ -131,7 +135,7 @@ def list_images(root: Path | str, recursive: bool = False) -> list[Path]:
         except OSError as exc:
             errors.append(exc)
             names = []
-        found.extend(root / n for n in names if not n.startswith(".") and is_image_path(n))
+        found.extend(root / n for n in names if not n.startswith(".") and is_image_path(root / n))
     if errors and (not recursive or not found):
         exc = errors[0]
         raise UsageError(f"cannot list input folder {exc.filename or root}: {exc.strerror or exc}")
@@ -326,12 +330,14 @@ def _sniff_reason(head: bytes) -> str:
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc", b"heim", b"heis"):
-            return "it is a HEIC/HEIF photo, which is not supported (convert it to JPEG or PNG)"
+            return formats.heif_problem() or "the HEIC/HEIF file is damaged or incomplete"
         if brand in (b"avif", b"avis"):
-            return "it is an AVIF image, which is not supported (convert it to JPEG or PNG)"
+            return formats.avif_problem() or "the AVIF file is damaged or incomplete"
         return "it looks like a video/ISO media file, not an image"
     if head.startswith((b"GIF87a", b"GIF89a")):
-        return "GIF is not supported (convert it to PNG)"
+        return "the GIF file is damaged or incomplete"
+    if head[128:132] == b"DICM":
+        return "it is a DICOM file with an image extension (rename it to .dcm)"
     if head.startswith(b"%PDF"):
         return "it is a PDF document, not an image"
     if head.startswith(b"8BPS"):
@@ -343,7 +349,7 @@ def _sniff_reason(head: bytes) -> str:
     sample = head[:512]
     if sample and all(32 <= b < 127 or b in (9, 10, 13) for b in sample):
         return "it looks like a text file, not an image"
-    return "the content is not a PNG, JPEG, BMP, TIFF or WebP image"
+    return "the content is not a PNG, JPEG, BMP, TIFF, WebP, GIF, HEIC or AVIF image"
 
 
 def _icc_colour_space(icc: bytes | None) -> Optional[bytes]:
@@ -484,7 +490,7 @@ def _open_header(fh, max_pixels: Optional[int]) -> Image.Image:
         old = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            return Image.open(fh, formats=_DECODE_FORMATS)
+            return Image.open(fh, formats=formats.decode_formats(_DECODE_FORMATS))
         finally:
             Image.MAX_IMAGE_PIXELS = old
 
@@ -502,6 +508,10 @@ def _load(path: Path, max_pixels: Optional[int], min_side: int) -> ImageRecord:
         raise ImageError(f"{path}: not a regular file")
     if st.st_size == 0:
         raise ImageError(f"{path}: file is empty (0 bytes)")
+    if formats.is_dicom_path(path):  # DICOM has its own decoder (faceanon.io.dicom, pydicom)
+        from faceanon.io.dicom import load_dicom
+
+        return load_dicom(path, max_pixels, min_side)
 
     try:
         fh = open(path, "rb")
@@ -518,6 +528,7 @@ def _load(path: Path, max_pixels: Optional[int], min_side: int) -> ImageRecord:
             raise ImageError(f"{path}: image is too large ({exc})",
                              hint="raise --max-pixels if the photo is genuine") from None
         with img:
+            formats.refuse_multi_frame(path, img)  # animations, HEIF sequences
             w, h = img.size
             if max_pixels is not None and max_pixels > 0 and w * h > max_pixels:
                 raise ImageError(

@@ -36,7 +36,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from faceanon.io.images import IMAGE_EXTENSIONS
+from faceanon.io.formats import WRITE_BACK_EXTENSIONS, fallback_extension
 from faceanon.stages.geometry import mask_window
 from faceanon.stages.imageops import gaussian_blur
 from faceanon.types import ImageRecord
@@ -413,16 +413,17 @@ def posed_image_vertices(anon_vertices: np.ndarray, recon_vertices: np.ndarray, 
     return out.astype(np.float32)
 
 
-_KEEP_EXTENSIONS = IMAGE_EXTENSIONS  # every format load_image reads is written back as itself
+_KEEP_EXTENSIONS = WRITE_BACK_EXTENSIONS  # HEIC/AVIF -> .jpg, GIF/DICOM -> .png: fallback_extension
 
 
 def composite_extension(original: ImageRecord) -> str:
-    """Output extension for an input: its own (lower case) for jpg/jpeg/png/webp/tif/tiff/bmp, else .png."""
+    """Output extension for an input: its own (lower case) for jpg/jpeg/png/webp/tif/tiff/bmp, .jpg for
+    HEIC/HEIF/AVIF, else .png."""
     try:
         ext = Path(str(original.path)).suffix.lower()
     except Exception:
         ext = ""
-    return ext if ext in _KEEP_EXTENSIONS else ".png"
+    return ext if ext in _KEEP_EXTENSIONS else fallback_extension(original)
 
 
 def write_composite(path: Path | str, rgb: np.ndarray, *, original: ImageRecord) -> Path:

@@ -55,6 +55,7 @@ class RunOptions:
     threshold: float | None = None  # None: the model's own default
     vis: bool = False
     lossless: bool = False  # write the anonymized photo of a lossy input (jpg, webp) as PNG
+    strict: bool = False  # refuse DICOM inputs whose Burned In Annotation is not NO
 
     def fingerprint(self) -> str:
         """Options (and the faceanon version) that made the outputs: a marker written by another
@@ -79,6 +80,7 @@ class ImageReport:
     seconds: dict = field(default_factory=dict)
     error: str | None = None
     outputs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # "HEIC input written as JPEG", "warning: ..." (faceanon.io.formats)
 
 
 def input_signature(path: Path) -> dict:
@@ -346,6 +348,7 @@ def _render_and_write(vertices, triangles, uv, texture, opts: "RunOptions", path
 
 
 def _process(path, stem, out, models, opts, on_stage, report, written, writer):
+    from faceanon.io.formats import output_plan
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.io.mesh import write_obj
     from faceanon.stages.anonymize import anonymize_face
@@ -365,6 +368,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
 
     t = stage("load")
     image = load_image(path, max_pixels=opts.max_pixels)
+    plan = output_plan(image, out, lossless=opts.lossless, strict=opts.strict)  # DICOM out, format notes
+    report.notes += plan.notes
     secs["load"] = time.perf_counter() - t
 
     t = stage("reconstruct")
@@ -442,9 +447,10 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     ext = composite_extension(image)
     if opts.lossless and ext in LOSSY_EXTENSIONS:
         ext = ".png"
+    ext, write = plan.output(ext, write_composite)
     cp = out / "anonymized" / f"{stem}{ext}"
     written.append(cp)
-    writer.submit(write_composite, cp, composite, original=image)
+    writer.submit(write, cp, composite, original=image)
     secs["composite"] = time.perf_counter() - t
 
     report.outputs = [str(p.relative_to(out)) for p in written]
