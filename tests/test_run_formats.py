@@ -32,7 +32,9 @@ from tests.support.dicom_inputs import IDENTIFYING, SERIES_UID, STUDY_UID, leak_
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
 FAST = ["--tex-size", "256", "--img-size", "128"]
-BOX_DILATION = 0.25
+# the in-place warp moves the surroundings of a face within a fade radius: pixels farther than half a
+# face size (sqrt of the box area) from every box are untouched
+FAR_FRACTION = 0.5
 DICOMS = {"s1.dcm": "s1", "IM0002": "IM0002", "s3.dcm": "s3"}
 
 
@@ -87,7 +89,7 @@ def _face_masks(out: Path, stem: str, shape) -> tuple[np.ndarray, np.ndarray]:
     face = np.zeros((h, w), bool)
     for r in recs:
         x1, y1, x2, y2 = r["box"]
-        dw, dh = (x2 - x1) * BOX_DILATION, (y2 - y1) * BOX_DILATION
+        dw = dh = FAR_FRACTION * float(np.sqrt((x2 - x1) * (y2 - y1)))
         outside[int(max(0, y1 - dh)):int(min(h, y2 + dh + 1)), int(max(0, x1 - dw)):int(min(w, x2 + dw + 1))] = False
         face |= r["seg_visible_labels_full"] > 0
     return outside, face
@@ -95,6 +97,9 @@ def _face_masks(out: Path, stem: str, shape) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_face_only(orig: np.ndarray, comp: np.ndarray, outside, face, exact: bool, what: str) -> None:
     diff = np.abs(comp.astype(np.int16) - orig.astype(np.int16)).max(axis=2)
+    if not outside.any():  # a close-up: nothing is half a face size away from the face
+        assert diff[face].mean() > 4, what
+        return
     if exact:
         assert diff[outside].max() == 0, what
     else:
