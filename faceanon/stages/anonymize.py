@@ -194,15 +194,16 @@ def anonymize_face(
 
     from faceanon.stages.texture import bake_texture
 
-    texture, source = bake_texture(image_rgb, image_vertices, tris, uv, int(tex_size), valid=valid)
-    layers = brow_rgb = None
-    if features is not None:
-        from faceanon.stages.features import feature_layers, paint_features
+    painted: dict = {}
 
-        from faceanon.stages.features import BROW_FROM_SKIN
+    def paint(texture: np.ndarray) -> np.ndarray:
+        """The identity-free features, painted at the size the texture was baked at (before its
+        resample to tex_size: the drawing is smooth, and 1024² holds 4x fewer texels than 2048²)."""
+        from faceanon.stages.features import BROW_FROM_SKIN, feature_layers, paint_features
 
-        layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, int(tex_size),
+        layers = feature_layers(mean_vertices, tris, uv, features.landmark_ids, texture.shape[0],
                                 features.vertex_labels)
+        brow_rgb = None
         if features.brows:
             brow_rgb = features.brow_rgb
             if brow_rgb is None:  # a dark shade of the skin around the brows
@@ -210,7 +211,12 @@ def anonymize_face(
                 sel = layers.brows > 0.3
                 skin = (texture[y0:y1, x0:x1][sel] if sel.any() else texture.reshape(-1, 3)).reshape(-1, 3).mean(axis=0)
                 brow_rgb = skin * np.asarray(BROW_FROM_SKIN, np.float32)
-        texture = paint_features(texture, layers, keep_mouth=features.keep_mouth, brow_rgb=brow_rgb)
+        painted.update(layers=layers, brow_rgb=brow_rgb)
+        return paint_features(texture, layers, keep_mouth=features.keep_mouth, brow_rgb=brow_rgb)
+
+    texture, source = bake_texture(image_rgb, image_vertices, tris, uv, int(tex_size), valid=valid,
+                                   before_resize=paint if features is not None else None)
+    layers, brow_rgb = painted.get("layers"), painted.get("brow_rgb")
 
     posed_img = posed.astype(np.float32)
     posed_img[:, 1] = h - posed_img[:, 1]

@@ -373,9 +373,15 @@ def segment_image(
             for f in faces:
                 face |= np.asarray(f.labels)[y0:y1, x0:x1] > 0
             filled = add_grain(_inpaint(crop, sel, max_iod, exclude=~face), crop, sel, max_iod, where=face)
-            if (sel & ~face).any():
-                beyond = _inpaint(crop, sel, max_iod, exclude=face, luma_rule=False)
-                filled[~face] = beyond[~face]
+            off = sel & ~face
+            if off.any():  # only the window of the off-face part (plus a ring for its border) is filled again
+                pad = int(np.ceil(DARK_RING_FRACTION * max(max_iod, 1.0))) + radius + 4
+                a0, a1, b0, b1 = mask_window(off, pad)
+                win = (slice(a0, a1), slice(b0, b1))
+                beyond = _inpaint(np.ascontiguousarray(crop[win]), sel[win], max_iod, exclude=face[win],
+                                  luma_rule=False)
+                sub = filled[win]
+                sub[off[win]] = beyond[off[win]]
         else:
             filled = _inpaint(crop, sel, max_iod)
         sub = out[y0:y1, x0:x1, :3]
