@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceanon.models.topology import boundary_loops, cap_inner_holes
-from faceanon.stages.features import brow_colour, overlay_weights, paint_features
+from faceanon.stages.features import brow_colour, paint_features, skin_chroma, with_chroma
 from faceanon.types import BROW_LABELS, EYE_LABELS, LIP_LABELS, removal_parts
 
 
@@ -58,16 +58,17 @@ def test_removal_parts():
     assert set(removal_parts(brows=True)) == set(EYE_LABELS + LIP_LABELS + BROW_LABELS)
 
 
-def test_overlay_weights_are_one_on_the_parts_and_fade_with_3d_distance():
-    x = np.linspace(0, 100, 101)
-    v = np.stack([x, np.zeros_like(x), np.zeros_like(x)], 1)
-    lab = np.full(101, 8, np.uint8)
-    lab[:10] = 1  # an "eye" at x = 0..9
-    w = overlay_weights(v, lab, iod=100.0, margin=0.1, feather=0.1)  # 1 up to 10 px away, 0 beyond 20 px
-    assert (w[:20] == 1).all()
-    assert (np.diff(w[19:30]) <= 0).all() and 0 < w[24] < 1
-    assert (w[30:] == 0).all()
-    assert not overlay_weights(v, np.full(101, 8, np.uint8), 100.0).any()  # nothing removed: no overlay
+def test_lips_of_a_greyscale_photo_are_darkened_not_tinted():
+    grey = np.full((10, 10, 3), 150, np.uint8)
+    labels = np.full((10, 10), 8, np.uint8)
+    assert skin_chroma(grey, labels) == 0.0
+    skin = np.zeros_like(grey)
+    skin[:] = (210, 160, 140)
+    assert skin_chroma(skin, labels) == 1.0
+    lip = np.array([[0.8, 0.56, 0.56]], np.float32)
+    flat = with_chroma(lip, 0.0)
+    assert np.allclose(flat, flat.mean()) and np.isclose(flat.mean(), lip.mean())
+    assert np.array_equal(with_chroma(lip, 1.0), lip)
 
 
 def test_brow_colour_is_the_darker_half_of_the_brow_pixels():
@@ -146,7 +147,7 @@ def test_removed_pixels_never_reach_the_anonymized_photo(lite, mirror_dir, photo
     from faceanon.models.lite import LiteBackend
     from faceanon.models.mb05 import load_mb05
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
-    from faceanon.stages.composite import CompositeFace, composite_image
+    from faceanon.stages.composite import CompositeFace, FaceFeatures, composite_image
     from faceanon.stages.reconstruct import obj_vertices
     from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
 
@@ -166,9 +167,9 @@ def test_removed_pixels_never_reach_the_anonymized_photo(lite, mirror_dir, photo
                            vertex_labels=fit.vertex_labels)
         a = anonymize_face(obj_vertices(fit, rgb.shape[0]), fit.triangles, fit.uv, fit.v2d, seg,
                            fit.mean_vertices, tex_size=512, features=spec)
-        ov = overlay_weights(fit.vertices, fit.vertex_labels, mesh.inter_ocular_3d(), brows=True, margin=0.2)
+        feats = FaceFeatures(a.feature_layers, brow_rgb=a.brow_rgb)
         comp = composite_image(seg, [CompositeFace(a.posed_image_vertices, fit.triangles, fit.uv, a.texture,
-                                                   source_vertices=fit.vertices, overlay=ov)])
+                                                   source_vertices=fit.vertices, features=feats)])
         return comp, removed
 
     first, removed = anonymized(rgb)

@@ -98,6 +98,7 @@ def anonymize(
     from faceanon.io.mesh import read_obj, write_obj
     from faceanon.io.records import load_projections
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
+    from faceanon.stages.features import skin_chroma
     from faceanon.stages.segment import removed_parts
     from faceanon.types import BROW_LABELS, LIP_LABELS
 
@@ -178,7 +179,8 @@ def anonymize(
             # what to redraw is read back from the segmented image: the parts it removed
             gone = removed_parts(seg_alpha, rec["seg_visible_labels_full"])
             features = FeatureSpec(rec["landmark_ids"], keep_mouth=not set(LIP_LABELS) & set(gone),
-                                   brows=bool(set(BROW_LABELS) & set(gone)), vertex_labels=rec["vertex_labels"])
+                                   brows=bool(set(BROW_LABELS) & set(gone)), vertex_labels=rec["vertex_labels"],
+                                   chroma=skin_chroma(rgb, rec["seg_visible_labels_full"]))
         a = anonymize_face(vertices, triangles, uv, rec["v2d_full"], rgb, mean_vertices, alpha=alpha,
                            keep_pose=keep_pose, tex_size=tex_size, features=features)
         d = out / Path(f.stem).parent / f.name  # created by the atomic writers (an OSError is one line)

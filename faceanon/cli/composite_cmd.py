@@ -104,22 +104,24 @@ def composite(
     seg: Path = typer.Option(..., "--seg", "-s", help="Output folder of `faceanon segment` (<stem>_masked.png)."),
     images: Path = opt.PHOTOS,
     feather_px: Optional[float] = typer.Option(None, "--feather-px", min=0.0, max=500.0, help="Blend width at the face border in px (default: 2% of the face size); only for meshes pasted over the photo (the seed's reconstructions)."),
-    margin: float = typer.Option(0.20, "--margin", min=0.0, max=2.0, help="The removal margin `faceanon segment` used (fraction of the 3D inter-ocular distance): the drawn eyes, lips and brows are blended in over it."),
     max_pixels: int = opt.MAX_PIXELS,
+    mirror: Optional[str] = opt.MIRROR,
+    offline: bool = opt.OFFLINE,
 ) -> None:
     """Put every anonymized face back into its photo at the original pose.
 
     Writes OUT/<stem>.<ext> (same format as the input; EXIF/GPS dropped, ICC kept). With faceanon's
     reconstructions the segmented photo is WARPED in place so that each face takes the anonymized
-    shape (silhouette included) with its own skin pixels, and the texture's identity-free eyes, lips
-    and brows are blended over the removed parts; pixels farther than the warp's fade radius from
-    every face are the segmented image's, bit for bit. The seed's reconstructions (world-frame
+    shape (silhouette included) with its own skin pixels, and identity-free eyes, lips and brows
+    are drawn on it for the parts the segmented image removed (from the model's mean face, like
+    `faceanon anonymize`: the model files are needed); pixels farther than the warp's fade radius
+    from every face are the segmented image's, bit for bit. The seed's reconstructions (world-frame
     meshes) are rendered and pasted over the photo instead.
     """
     from faceanon.io.images import load_image
-    from faceanon.stages.composite import composite_extension, composite_image, write_composite
-    from faceanon.stages.features import overlay_weights
-    from faceanon.stages.segment import FaceMesh, removed_parts
+    from faceanon.stages.composite import FaceFeatures, composite_extension, composite_image, write_composite
+    from faceanon.stages.features import feature_layers, skin_chroma
+    from faceanon.stages.segment import removed_parts
     from faceanon.types import BROW_LABELS, LIP_LABELS
 
     groups = discover_recon(recon)
@@ -131,6 +133,35 @@ def composite(
         raise UsageError(f"--images folder not found: {images}")
     check_out_not_in(images, out)  # OUT/<stem>.jpg must never overwrite a photo
     by_stem = {g.stem: g for g in groups}
+    store = None
+    means: dict = {}
+
+    def mean_face(backend: str):
+        nonlocal store
+        if backend not in means:
+            from faceanon.models.loader import get_mean_face
+
+            store = store or opt.store_from(mirror, offline)
+            means[backend] = get_mean_face(store, backend)
+        return means[backend]
+
+    def features_of(face, rec: dict, alpha: np.ndarray, photo: np.ndarray):
+        """The identity-free features for the parts the segmented image removed (None: nothing to draw)."""
+        vlab, ids = rec.get("vertex_labels"), rec.get("landmark_ids")
+        if face.source_vertices is None or vlab is None or ids is None:
+            return None
+        labels = rec["seg_visible_labels_full"]
+        gone = set(removed_parts(alpha, labels))
+        mean_v, _tri, _uv = mean_face(str(rec.get("backend") or "lite"))
+        layers = feature_layers(mean_v, face.triangles, face.uv, ids, face.texture.shape[0], vlab)
+        brow_rgb = None
+        if gone & set(BROW_LABELS):  # the colour `faceanon anonymize` drew the brows in, read back
+            y0, y1, x0, x1 = layers.window
+            drawn = layers.brows > 0.7
+            if drawn.any():
+                brow_rgb = face.texture[y0:y1, x0:x1][drawn].reshape(-1, 3).mean(axis=0)
+        return FaceFeatures(layers, keep_mouth=not gone & set(LIP_LABELS), brow_rgb=brow_rgb,
+                            chroma=skin_chroma(photo, labels))
 
     def process(path: Path, stem: str) -> dict:
         g = by_stem[stem]
@@ -152,13 +183,7 @@ def composite(
             face = load_anonymized_face(anon, stem, f.name, g.folder, h, np.asarray(rec["v2d_full"]))
             if face.source_vertices is None:  # pasted: the removed pixels it does not cover are re-filled
                 face.removed = removed
-            vlab = rec.get("vertex_labels")
-            if face.source_vertices is not None and vlab is not None:
-                # the drawn eyes/lips/brows of the texture cover the parts the segmented image removed
-                gone = set(removed_parts(rgba[:, :, 3], rec["seg_visible_labels_full"]))
-                iod = FaceMesh(face.source_vertices, face.triangles, vlab).inter_ocular_3d()
-                face.overlay = overlay_weights(face.source_vertices, vlab, iod, keep_mouth=not gone & set(LIP_LABELS),
-                                               brows=bool(gone & set(BROW_LABELS)), margin=margin)
+            face.features = features_of(face, rec, rgba[:, :, 3], base)
             faces.append(face)
         result = composite_image(base, faces, feather_px=feather_px)
         target = write_composite(out / f"{stem}{composite_extension(img)}", result, original=img)

@@ -80,6 +80,7 @@ class FeatureSpec:
                   None = a dark shade of the skin under them
     vertex_labels: optional (N,) part labels of the model (``FaceFit.vertex_labels``): the removed
                   regions get the mean face's relief
+    chroma:       :func:`faceanon.stages.features.skin_chroma` of the face (1 = full lip colour)
     """
 
     landmark_ids: np.ndarray
@@ -87,6 +88,7 @@ class FeatureSpec:
     brows: bool = False
     brow_rgb: np.ndarray | None = None
     vertex_labels: np.ndarray | None = None
+    chroma: float = 1.0
 
 
 MAX_ALPHA = 1.0
@@ -212,7 +214,8 @@ def anonymize_face(
                 skin = (texture[y0:y1, x0:x1][sel] if sel.any() else texture.reshape(-1, 3)).reshape(-1, 3).mean(axis=0)
                 brow_rgb = skin * np.asarray(BROW_FROM_SKIN, np.float32)
         painted.update(layers=layers, brow_rgb=brow_rgb)
-        return paint_features(texture, layers, keep_mouth=features.keep_mouth, brow_rgb=brow_rgb)
+        return paint_features(texture, layers, keep_mouth=features.keep_mouth, brow_rgb=brow_rgb,
+                              chroma=features.chroma)
 
     texture, source = bake_texture(image_rgb, image_vertices, tris, uv, int(tex_size), valid=valid,
                                    before_resize=paint if features is not None else None)

@@ -102,6 +102,8 @@ class FaceFeatures:
     layers:     :class:`faceanon.stages.features.FeatureLayers` of the atlas the face's UVs refer to
     keep_mouth: the lips were kept: no lip colour and no line between the lips
     brow_rgb:   optional (3,) colour of the drawn eyebrows; None = the person's brows were kept
+    chroma:     how colourful the skin is (faceanon.stages.features.skin_chroma): lips of a greyscale
+                photo are darkened, not tinted
 
     Drawn this way the features take the light and colour of the photo right where they land (the
     warped, inpainted skin) - a texture rendered from the atlas would carry the light of wherever its
@@ -111,6 +113,7 @@ class FaceFeatures:
     layers: object
     keep_mouth: bool = False
     brow_rgb: Optional[np.ndarray] = None
+    chroma: float = 1.0
 
 
 def default_feather_px(face_size: float) -> float:
@@ -350,7 +353,9 @@ def _draw_features(region: np.ndarray, wp, uv: np.ndarray, feat: "FaceFeatures")
         factor *= look(layers.relief[..., 1], 1.0)[..., None]
     if not feat.keep_mouth:
         factor *= look(layers.relief[..., 2], 1.0)[..., None]
-        factor *= look(layers.mouth, 1.0).reshape(factor.shape)
+        from faceanon.stages.features import with_chroma
+
+        factor *= with_chroma(look(layers.mouth, 1.0).reshape(factor.shape), feat.chroma)
     px = region[inside].astype(np.float32) * factor[inside]
     if feat.brow_rgb is not None:
         a = look(layers.brows, 0.0)[inside][:, None]

@@ -18,8 +18,8 @@ shape) and looks natural at any head pose. The drawing is done once per (model, 
 canvas in the mean face's frontal plane and mapped to the UV atlas (:func:`feature_layers`); each
 texture then costs two multiplications (:func:`paint_features`).
 
-:func:`overlay_weights` gives the per-vertex weight with which the composite draws the texture over
-the warped photo: 1 on the eyes and lips (and their removal margin), fading to 0 around them.
+The composite draws the same layers on the warped photo through the morphed mesh's UVs
+(:class:`faceanon.stages.composite.FaceFeatures`), so they take the light of the photo where they land.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import numpy as np
 
 from faceanon.types import BROW_LABELS, removal_parts
 
-__all__ = ["FeatureLayers", "feature_layers", "paint_features", "overlay_weights", "brow_colour", "FILL_MODES"]
+__all__ = ["FeatureLayers", "feature_layers", "paint_features", "brow_colour", "skin_chroma", "with_chroma",
+           "FILL_MODES"]
 
 #: ``--fill`` values: ``features`` draws identity-free eyes and lips (default); ``inpaint`` leaves the
 #: removed regions as the segment stage filled them (the seed's look: skin-coloured smudges).
@@ -302,8 +303,38 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     return layers
 
 
+def with_chroma(mouth: np.ndarray, chroma: float) -> np.ndarray:
+    """The mouth layer (..., 3) with its colour (the per-channel spread around its grey level) scaled by
+    ``chroma`` in [0, 1]: 0 darkens the lips without tinting them (a greyscale photo), 1 is the full
+    lip colour (see :func:`skin_chroma`)."""
+    c = float(np.clip(chroma, 0.0, 1.0))
+    if c >= 1.0:
+        return mouth
+    grey = mouth.mean(axis=-1, keepdims=True)
+    return grey + c * (mouth - grey)
+
+
+#: saturation ((max - min) / max of the mean RGB) of a typical skin colour: at or above it the lips get
+#: their full colour
+SKIN_SATURATION = 0.25
+
+
+def skin_chroma(rgb: np.ndarray, labels: np.ndarray) -> float:
+    """How colourful a face's skin is, in [0, 1] (1 = at least a typical skin's saturation, 0 = grey).
+
+    rgb: (H, W, 3) uint8; labels: (H, W) part labels of the face (its skin, label 8, is measured).
+    Returns 1.0 when the face shows no skin pixel.
+    """
+    m = np.asarray(labels) == 8
+    if m.sum() < 16:
+        return 1.0
+    mean = np.asarray(rgb)[m].reshape(-1, 3).astype(np.float64).mean(axis=0)
+    sat = (mean.max() - mean.min()) / max(mean.max(), 1.0)
+    return float(np.clip(sat / SKIN_SATURATION, 0.0, 1.0))
+
+
 def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bool = False,
-                   brow_rgb: "np.ndarray | None" = None) -> np.ndarray:
+                   brow_rgb: "np.ndarray | None" = None, chroma: float = 1.0) -> np.ndarray:
     """The texture with the identity-free eyes (lips unless ``keep_mouth``, brows when ``brow_rgb``) on it.
 
     texture: (T, T, 3) uint8 RGB baked from the inpainted photo; layers: :func:`feature_layers` for
@@ -311,6 +342,7 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
     brows in the drawing (the person's own were not removed). Returns a new (T, T, 3) uint8 texture.
     The eyes and lips only darken or tint the given texels; the brows are the mean face's strokes in
     one colour: the result depends on the texture's own colours, that colour and the mean face.
+    chroma: :func:`skin_chroma` of the face (lips of a greyscale photo are not tinted).
     """
     tex = np.asarray(texture)
     if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
@@ -328,7 +360,7 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
     out *= rel[..., None]
     out *= layers.eyes[..., None]
     if not keep_mouth:
-        out *= layers.mouth
+        out *= with_chroma(layers.mouth, chroma)
     if brow_rgb is not None:
         a = layers.brows[..., None]
         out = out * (1.0 - a) + np.asarray(brow_rgb, np.float32).reshape(1, 1, 3) * a
@@ -417,39 +449,3 @@ def brow_colour(rgb: np.ndarray, labels: np.ndarray) -> "np.ndarray | None":
     luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
     dark = px[luma <= np.median(luma)]
     return dark.mean(axis=0).astype(np.float32) if len(dark) else None
-
-
-def overlay_weights(vertices: np.ndarray, vertex_labels: np.ndarray, iod: float, *, keep_mouth: bool = False,
-                    brows: bool = False, margin: float = 0.15, feather: float = 0.12) -> np.ndarray:
-    """(N,) float32 per-vertex weight of the texture over the warped photo.
-
-    vertices: (N, 3) float, the face in any frame where distances are px-like (the fit in image px);
-    vertex_labels: (N,) part labels; iod: the face's 3D inter-ocular distance in the same unit.
-    1 on the removed parts' vertices and within their removal margin (3D distance: ``margin * iod``,
-    scaled per part like the removal, see faceanon/stages/segment.py), ramping to 0 over the next
-    ``feather * iod``.
-    """
-    from scipy.spatial import cKDTree
-
-    from faceanon.stages.segment import PART_MARGIN_SCALE
-
-    v = np.asarray(vertices, np.float64)
-    lab = np.asarray(vertex_labels)
-    out = np.zeros(len(v), np.float32)
-    if not (iod > 0):
-        return out
-    groups: dict[float, list[int]] = {}
-    for p in removal_parts(keep_mouth=keep_mouth, brows=brows):
-        groups.setdefault(PART_MARGIN_SCALE.get(int(p), 1.0), []).append(int(p))
-    for scale, parts in groups.items():
-        core = np.isin(lab, parts)
-        if not core.any():
-            continue
-        r0 = float(margin) * scale * float(iod)
-        r1 = r0 + max(float(feather) * float(iod), 1e-6)
-        d, _ = cKDTree(v[core]).query(v, k=1, distance_upper_bound=r1)
-        t = np.clip((r1 - d) / (r1 - r0), 0.0, 1.0)
-        t[~np.isfinite(d)] = 0.0
-        np.maximum(out, (t * t * (3.0 - 2.0 * t)).astype(np.float32), out=out)
-        out[core] = 1.0
-    return out

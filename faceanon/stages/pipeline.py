@@ -356,7 +356,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
                                            write_composite)
     from faceanon.stages.reconstruct import obj_vertices, reconstruct_image, write_reconstruction
     from faceanon.stages.anonymize import FeatureSpec
-    from faceanon.stages.features import brow_colour
+    from faceanon.stages.features import brow_colour, skin_chroma
     from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
 
     secs = report.seconds
@@ -416,7 +416,7 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
         if features_on and fit.landmark_ids is not None:
             features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth, brows=brows,
                                    brow_rgb=brow_colour(image.rgb, f.labels) if brows else None,
-                                   vertex_labels=fit.vertex_labels)
+                                   vertex_labels=fit.vertex_labels, chroma=skin_chroma(image.rgb, f.labels))
         a = anonymize_face(obj_vertices(fit, image.height), fit.triangles, fit.uv, fit.v2d, seg_rgb, fit.mean_vertices,
                            alpha=opts.alpha, keep_pose=opts.keep_pose, tex_size=opts.tex_size, features=features)
         d = out / "anon" / Path(stem).parent / f.name
@@ -441,7 +441,8 @@ def _process(path, stem, out, models, opts, on_stage, report, written, writer):
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
                                 texture=a.texture, source_vertices=f.fit.vertices,
                                 features=None if a.feature_layers is None else
-                                FaceFeatures(a.feature_layers, keep_mouth=opts.keep_mouth, brow_rgb=a.brow_rgb))
+                                FaceFeatures(a.feature_layers, keep_mouth=opts.keep_mouth, brow_rgb=a.brow_rgb,
+                                             chroma=skin_chroma(image.rgb, f.labels)))
                   for f, a in anon_faces]
     composite = composite_image(seg_rgb, comp_faces)
     ext = composite_extension(image)
