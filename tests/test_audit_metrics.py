@@ -54,7 +54,7 @@ def test_a_shift_beyond_the_radius_leaves_about_nothing():
     assert r.chance == 1.0  # the ring beyond the radius holds the whole eye: chance sees it
 
 
-def test_each_eye_gets_its_own_shift_and_a_half_kept_eye_counts_half():
+def test_each_eye_gets_its_own_shift_and_a_half_kept_eye_counts_about_half():
     img, lab = noise_image(), eye_labels()
     comp = noise_image(seed=1)
     ys, xs = np.nonzero(lab == 1)
@@ -64,7 +64,9 @@ def test_each_eye_gets_its_own_shift_and_a_half_kept_eye_counts_half():
     comp[ys[keep] + 3, xs[keep] - 7] = img[ys[keep], xs[keep]]
     r = M.moved_residual(img, comp, lab, radius=10)
     assert r.shifts == {1: (5, 2), 2: (-7, 3)}
-    assert r.moved == pytest.approx((360 + 180) / 720)
+    # 15 of eye 2's 30 columns were kept; the last kept column borders replaced pixels, so it does
+    # not survive with its 3 x 3 neighbourhood: 14 columns x 12 rows
+    assert r.moved == pytest.approx((360 + 14 * 12) / 720)
 
 
 def test_untouched_eyes_stay_in_place_and_moved_is_never_below_in_place():
@@ -86,7 +88,20 @@ def test_shifted_positions_outside_the_image_do_not_survive():
     comp[0:3, 0:10] = img[3:6, 0:10]  # its lower half moved up by 3 px; the upper half left the image
     r = M.moved_residual(img, comp, lab, radius=5)
     assert r.shifts[1] == (0, -3)
-    assert r.moved == pytest.approx(0.5)
+    # rows 3-5 match, rows 0-2 left the image; row 3 borders row 2 (not matching): rows 4-5 survive
+    assert r.moved == pytest.approx(20 / 60)
+
+
+def test_a_lone_matching_pixel_does_not_survive():
+    """Coincidental single-pixel matches (dark or smooth surroundings) are not eye structure."""
+    img = noise_image(40, 40)
+    lab = np.zeros((40, 40), np.uint8)
+    lab[10:20, 10:20] = 1
+    comp = noise_image(40, 40, seed=9)
+    comp[12, 12] = img[12, 12]
+    comp[15:18, 15:18] = img[15:18, 15:18]  # one 3 x 3 patch: only its centre has a whole matching neighbourhood
+    r = M.moved_residual(img, comp, lab, radius=0)
+    assert r.in_place == pytest.approx(1 / 100)
 
 
 def _brute_force_best(img, comp, lab, radius, tolerance=2.0):
@@ -105,8 +120,15 @@ def _brute_force_best(img, comp, lab, radius, tolerance=2.0):
                     continue
                 yy, xx = ys + dy, xs + dx
                 ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-                de = ciede2000(lo[ok], srgb_to_lab(comp[yy[ok], xx[ok]]))
-                best = max(best, int(np.count_nonzero(de < tolerance)))
+                match = np.zeros(ys.size, bool)
+                match[ok] = ciede2000(lo[ok], srgb_to_lab(comp[yy[ok], xx[ok]])) < tolerance
+                # survives: it and every region pixel of its 3 x 3 neighbourhood match
+                good = {(int(y), int(x)) for y, x, m in zip(ys, xs, match) if m}
+                region = set(zip(ys.tolist(), xs.tolist()))
+                n = sum(1 for y, x in good
+                        if all((y + a, x + b) in good or (y + a, x + b) not in region
+                               for a in (-1, 0, 1) for b in (-1, 0, 1)))
+                best = max(best, n)
         total += ys.size
         best_sum += best
     return best_sum / total
