@@ -179,3 +179,27 @@ def test_two_overlapping_faces_warp_in_one_pass_whatever_their_order():
     wa = face_warp(a, a + np.float32([4, 0, 0]), ta, H, W)
     wb = face_warp(b, b + np.float32([-4, 0, 0]), tb, H, W)
     assert np.array_equal(warp_image(rgb, [wa, wb]), warp_image(rgb, [wb, wa]))
+
+
+def test_a_large_face_is_warped_from_a_reduced_scale_field(monkeypatch):
+    """Above MAX_SIDE the field is computed at a reduced scale and upsampled: a smooth (here affine)
+    morph still moves the pixels where it says, and the UV lookups come back at full resolution."""
+    import faceanon.stages.warp as warp_mod
+
+    monkeypatch.setattr(warp_mod, "MAX_SIDE", 90)
+    rgb = smooth_texture(5)
+    src, tris, uv = grid(100, 70, 200, 170)
+    c = np.array([150.0, 120.0, 0.0], np.float32)
+    tgt = (src - c) * np.float32(1.1) + c + np.float32([4, -3, 0])
+    wp = face_warp(src, tgt, tris, H, W)
+    assert wp.scale < 1.0
+    out = warp_image(rgb, [wp])
+    ys, xs = np.mgrid[90:150, 120:180].astype(np.float32)
+    import cv2
+
+    mx = c[0] + (xs - 4 - c[0]) / 1.1
+    my = c[1] + (ys + 3 - c[1]) / 1.1
+    want = cv2.remap(rgb, mx, my, cv2.INTER_CUBIC)
+    assert np.abs(out[90:150, 120:180].astype(int) - want.astype(int)).mean() < 1.0
+    u = wp.interpolate(uv.astype(np.float64))
+    assert u.shape[:2] == wp.covered.shape and np.abs(u[~wp.covered]).max() == 0

@@ -181,12 +181,17 @@ def sample_texture(r, uv: np.ndarray, texture: np.ndarray) -> np.ndarray:
     (:class:`faceanon.raster.RasterResult`); 0 where the raster is empty."""
     from faceanon.raster import interpolate
 
-    uvp = interpolate(r, np.asarray(uv))
+    return texture_at(interpolate(r, np.asarray(uv)), r.tri_id >= 0, texture)
+
+
+def texture_at(uvp: np.ndarray, covered: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8: ``texture`` sampled bilinearly at per-pixel UVs ``uvp`` (h, w, 2) (u right, v
+    up); 0 where ``covered`` is False."""
     th, tw = texture.shape[:2]
     mapx = (uvp[..., 0] * (tw - 1)).astype(np.float32)
     mapy = ((1.0 - uvp[..., 1]) * (th - 1)).astype(np.float32)
     rgb = cv2.remap(texture, mapx, mapy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    rgb[r.tri_id < 0] = 0
+    rgb[~covered] = 0
     return rgb
 
 
@@ -278,7 +283,6 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
     """The warp path of :func:`composite_image` for the faces with ``source_vertices`` (sorted far to
     near). Updates ``removed_any`` (the removed pixels, moved with the warp) and ``covered_any`` (the
     pixels the texture fully replaced) in place."""
-    from faceanon.raster import interpolate
     from faceanon.stages.warp import face_warp, warp_image, warp_mask
 
     h, w = base.shape[:2]
@@ -304,7 +308,7 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
             ov = np.asarray(f.overlay, np.float64)
             if ov.shape != (v.shape[0],):
                 raise ValueError(f"composite_image: overlay must be ({v.shape[0]},), got {ov.shape}")
-            alpha = np.clip(interpolate(wp.raster, np.clip(ov, 0.0, 1.0)), 0.0, 1.0)
+            alpha = np.clip(wp.interpolate(np.clip(ov, 0.0, 1.0)), 0.0, 1.0)
         if wp.hidden.any():
             hid = gaussian_blur(wp.hidden.astype(np.float32), HIDDEN_FEATHER_PX)
             alpha = np.maximum(alpha, np.clip(2.0 * hid, 0.0, 1.0))
@@ -314,7 +318,7 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
         sel = alpha > 0
         region = out[y0:y1, x0:x1]
         if sel.any():
-            rgb = sample_texture(wp.raster, uv, tex)
+            rgb = texture_at(wp.interpolate(np.asarray(uv, np.float64)), wp.covered, tex)
             a = alpha[sel][:, None]
             region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
             covered_any[y0:y1, x0:x1] |= alpha >= 1.0
@@ -326,14 +330,13 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
 def _draw_features(region: np.ndarray, wp, uv: np.ndarray, feat: "FaceFeatures") -> None:
     """Multiply the warped photo ``region`` (the face's window, modified in place) by the feature
     layers looked up through the morphed mesh's UVs, and lay the brows over it."""
-    from faceanon.raster import interpolate
 
     layers = feat.layers
     ly0, ly1, lx0, lx1 = layers.window
     if ly1 <= ly0 or lx1 <= lx0:
         return
     size = layers.atlas_size
-    uvp = interpolate(wp.raster, np.asarray(uv, np.float64))
+    uvp = wp.interpolate(np.asarray(uv, np.float64))
     cov = wp.covered
     mapx = (uvp[..., 0] * (size - 1) - lx0).astype(np.float32)
     mapy = ((1.0 - uvp[..., 1]) * (size - 1) - ly0).astype(np.float32)
