@@ -317,35 +317,43 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
         alpha[alpha > 1.0 - _SNAP] = 1.0
         sel = alpha > 0
         region = out[y0:y1, x0:x1]
+        uvp = wp.interpolate(np.asarray(uv, np.float64)) if sel.any() or f.features is not None else None
         if sel.any():
-            rgb = texture_at(wp.interpolate(np.asarray(uv, np.float64)), wp.covered, tex)
-            a = alpha[sel][:, None]
-            region[sel] = np.clip(np.rint(region[sel] * (1.0 - a) + rgb[sel] * a), 0, 255).astype(np.uint8)
+            # the texture only where it is drawn (a bounding box of those pixels)
+            a0, a1, b0, b1 = mask_window(sel, 0)
+            win = (slice(a0, a1), slice(b0, b1))
+            rgb = texture_at(uvp[win], wp.covered[win], tex)
+            s_w = sel[win]
+            a = alpha[win][s_w][:, None]
+            sub = region[win]
+            sub[s_w] = np.clip(np.rint(sub[s_w] * (1.0 - a) + rgb[s_w] * a), 0, 255).astype(np.uint8)
             covered_any[y0:y1, x0:x1] |= alpha >= 1.0
         if f.features is not None:
-            _draw_features(region, wp, uv, f.features)
+            _draw_features(region, wp.covered, uvp, f.features)
     return out
 
 
-def _draw_features(region: np.ndarray, wp, uv: np.ndarray, feat: "FaceFeatures") -> None:
+def _draw_features(region: np.ndarray, covered: np.ndarray, uvp: np.ndarray, feat: "FaceFeatures") -> None:
     """Multiply the warped photo ``region`` (the face's window, modified in place) by the feature
-    layers looked up through the morphed mesh's UVs, and lay the brows over it."""
+    layers looked up at the per-pixel UVs ``uvp`` (h, w, 2) of the morphed mesh (``covered`` (h, w)),
+    and lay the brows over it."""
 
     layers = feat.layers
     ly0, ly1, lx0, lx1 = layers.window
     if ly1 <= ly0 or lx1 <= lx0:
         return
     size = layers.atlas_size
-    uvp = wp.interpolate(np.asarray(uv, np.float64))
-    cov = wp.covered
     mapx = (uvp[..., 0] * (size - 1) - lx0).astype(np.float32)
     mapy = ((1.0 - uvp[..., 1]) * (size - 1) - ly0).astype(np.float32)
-    mapx[~cov] = -10.0
-    mapy[~cov] = -10.0
     # only the pixels whose UV falls in the drawing's window can change
-    inside = cov & (mapx >= 0) & (mapy >= 0) & (mapx <= lx1 - lx0 - 1) & (mapy <= ly1 - ly0 - 1)
+    inside = covered & (mapx >= 0) & (mapy >= 0) & (mapx <= lx1 - lx0 - 1) & (mapy <= ly1 - ly0 - 1)
     if not inside.any():
         return
+    a0, a1, b0, b1 = mask_window(inside, 0)  # and only their bounding box is looked up
+    region = region[a0:a1, b0:b1]
+    inside = inside[a0:a1, b0:b1]
+    mapx = np.where(inside, mapx[a0:a1, b0:b1], -10.0).astype(np.float32)
+    mapy = np.where(inside, mapy[a0:a1, b0:b1], -10.0).astype(np.float32)
 
     def look(a: np.ndarray, border: float) -> np.ndarray:
         return cv2.remap(a, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)

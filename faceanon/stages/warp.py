@@ -308,8 +308,8 @@ def _merged_field(warps: Sequence[FaceWarp]) -> tuple[tuple[int, int, int, int],
 
 def _backward_maps(window: tuple[int, int, int, int], field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x0, y0, x1, y1 = window
-    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    return gx + field[..., 0], gy + field[..., 1]
+    return (field[..., 0] + np.arange(x0, x1, dtype=np.float32)[None, :],
+            field[..., 1] + np.arange(y0, y1, dtype=np.float32)[:, None])
 
 
 def warp_image(rgb: np.ndarray, warps: Sequence[Optional[FaceWarp]], *,
