@@ -358,14 +358,15 @@ def _draw_features(region: np.ndarray, covered: np.ndarray, uvp: np.ndarray, fea
     def look(a: np.ndarray, border: float) -> np.ndarray:
         return cv2.remap(a, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
-    factor = look(layers.eyes, 1.0) * look(layers.relief[..., 0], 1.0)
-    factor = np.repeat(factor[..., None], 3, axis=2)
-    if feat.brow_rgb is not None:
-        factor *= look(layers.relief[..., 1], 1.0)[..., None]
-    if not feat.keep_mouth:
-        factor *= look(layers.relief[..., 2], 1.0)[..., None]
-        from faceanon.stages.features import with_chroma
+    from faceanon.stages.features import warm_shade, with_chroma
 
+    shade = look(layers.eyes, 1.0) * look(layers.relief[..., 0], 1.0)
+    if feat.brow_rgb is not None:
+        shade *= look(layers.relief[..., 1], 1.0)
+    if not feat.keep_mouth:
+        shade *= look(layers.relief[..., 2], 1.0)
+    factor = warm_shade(shade)
+    if not feat.keep_mouth:
         factor *= with_chroma(look(layers.mouth, 1.0).reshape(factor.shape), feat.chroma)
     px = region[inside].astype(np.float32) * factor[inside]
     if feat.brow_rgb is not None:

@@ -303,6 +303,17 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     return layers
 
 
+#: Per-channel exponents of a shading factor: skin in shadow turns redder, not greyer (light scattered
+#: under the skin is red), so a uniform darkening looks olive on skin. R darkens less, B more.
+WARM_SHADOW = (0.85, 1.0, 1.12)
+
+
+def warm_shade(factor: np.ndarray) -> np.ndarray:
+    """(..., 3) float32 per-channel factors from a (...) grey shading factor (see :data:`WARM_SHADOW`)."""
+    f = np.clip(np.asarray(factor, np.float32), 1e-3, None)[..., None]
+    return f ** np.asarray(WARM_SHADOW, np.float32)
+
+
 def with_chroma(mouth: np.ndarray, chroma: float) -> np.ndarray:
     """The mouth layer (..., 3) with its colour (the per-channel spread around its grey level) scaled by
     ``chroma`` in [0, 1]: 0 darkens the lips without tinting them (a greyscale photo), 1 is the full
@@ -357,8 +368,7 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
         rel *= layers.relief[..., 1]
     if not keep_mouth:
         rel *= layers.relief[..., 2]
-    out *= rel[..., None]
-    out *= layers.eyes[..., None]
+    out *= warm_shade(rel * layers.eyes)
     if not keep_mouth:
         out *= with_chroma(layers.mouth, chroma)
     if brow_rgb is not None:

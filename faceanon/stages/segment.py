@@ -370,9 +370,23 @@ def segment_image(
             # beyond a profile's silhouette) from what is off the face only - so the fill has the
             # face's outline instead of a skin-coloured patch reaching into the hair or background
             face = np.zeros((y1 - y0, x1 - x0), bool)
+            skin = np.zeros((y1 - y0, x1 - x0), bool)
             for f in faces:
-                face |= np.asarray(f.labels)[y0:y1, x0:x1] > 0
-            filled = add_grain(_inpaint(crop, sel, max_iod, exclude=~face), crop, sel, max_iod, where=face)
+                lab = np.asarray(f.labels)[y0:y1, x0:x1]
+                face |= lab > 0
+                skin |= lab == 8
+            unlike = _unlike_skin(crop, skin & ~sel)  # hair over the face is not skin either
+            filled = _inpaint(crop, sel, max_iod, exclude=~face | unlike)
+            border_hair = face & unlike & ~sel & (_distance_to(sel) <= 1.5)
+            if border_hair.any():
+                # where the removal meets hair on the face, the fill starts from the hair's own colour and
+                # turns into skin over a few px (a cut through a fringe would leave a hard skin edge)
+                plain = _inpaint(crop, sel, max_iod)
+                ramp = max(2.0, HAIR_RAMP * max_iod)
+                t = np.clip(_distance_to(border_hair) / np.float32(ramp), 0.0, 1.0)[..., None]
+                t = t * t * (3.0 - 2.0 * t)
+                filled = np.clip(np.rint(filled * t + plain * (1.0 - t)), 0, 255).astype(np.uint8)
+            filled = add_grain(filled, crop, sel, max_iod, where=face)
             off = sel & ~face
             if off.any():  # only the window of the off-face part (plus a ring for its border) is filled again
                 pad = int(np.ceil(DARK_RING_FRACTION * max(max_iod, 1.0))) + radius + 4
@@ -391,6 +405,26 @@ def segment_image(
 
 DARK_RING_FRACTION = 0.08  # width of the border ring examined for dark features, fraction of the IOD
 DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma is a feature, not skin
+
+
+#: A pixel whose CIELAB distance (CIE76) to the median skin colour of the face exceeds this is not used as
+#: skin by the fill (hair, eyebrows and shadows over the face; ΔE 25 separates the fixtures' hair from
+#: their lit and shaded skin).
+SKIN_LAB_DISTANCE = 25.0
+#: Width of the turn from a fringe's colour into skin where the removal meets hair, x the IOD.
+HAIR_RAMP = 0.06
+
+
+def _unlike_skin(rgb: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """(h, w) bool: pixels far (CIE76 > SKIN_LAB_DISTANCE) from the median colour of the ``skin`` pixels;
+    all False when there are too few skin pixels to tell."""
+    if skin.sum() < 64:
+        return np.zeros(skin.shape, bool)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0  # OpenCV's 8-bit Lab: L scaled to 0..255, a and b offset by 128
+    lab[..., 1:] -= 128.0
+    ref = np.median(lab[skin], axis=0)
+    return np.linalg.norm(lab - ref, axis=2) > SKIN_LAB_DISTANCE
 
 
 def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
