@@ -40,7 +40,8 @@ def main() -> int:
 
     from faceanon.assets import get_store
     from faceanon.cli.options import Model, load_models
-    from faceanon.stages.pipeline import Models, RunOptions, start_image
+    from faceanon.runner.commit import start_image
+    from faceanon.stages.pipeline import Models, RunOptions
 
     src = cv2.imread(str(args.photo))
     if src is None:

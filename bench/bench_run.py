@@ -4,7 +4,7 @@ Usage (real model files through the mirror):
 
     FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_run.py [--photos DIR] [--batch 200]
 
-Models are loaded once and the images go through `faceanon.stages.pipeline.start_image` exactly as
+Models are loaded once and the images go through `faceanon.runner.commit.start_image` exactly as
 `faceanon run` drives it (default options; image i's files are written in the background while image
 i+1 computes). Prints markdown tables:
 
@@ -55,7 +55,8 @@ def main() -> int:
     from faceanon.assets import get_store
     from faceanon.io.images import list_images
     from faceanon.cli.options import Model, load_models
-    from faceanon.stages.pipeline import Models, RunOptions, process_image, start_image
+    from faceanon.runner.commit import process_image, start_image
+    from faceanon.stages.pipeline import Models, RunOptions
 
     store = get_store()
     store.download(model="lite", accept_license=True, progress=False)
