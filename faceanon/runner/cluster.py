@@ -230,7 +230,7 @@ class _Feeder:
         self.queue = list(reversed(items))
         self.futures: dict = {}  # future -> (path, stem, signature)
         self.limit, self.limit_at = 2, 0.0
-        self.completed = distributed.as_completed()
+        self.completed = distributed.as_completed(loop=client.loop)
 
     def run(self) -> None:
         try:
