@@ -114,3 +114,13 @@ def test_bad_outputs_are_usage_errors(inputs, tmp_path, args, message):
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_audit_of_a_default_run_says_it_needs_face3d(inputs, tmp_path):
+    pytest.importorskip("dlib", reason="the audit extra is not installed: pip install 'faceanon[audit]'")
+    out = tmp_path / "out"
+    assert _run(inputs, out, *FAST).exit_code == 0
+    r = CliRunner().invoke(app, ["audit", str(out)])
+    assert r.exit_code == 1, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "has no face3d/" in lines[0] and "--audit" in lines[0], r.stderr
