@@ -180,3 +180,23 @@ def test_run_from_python_is_faceanon_run(anon, photos_dir, tmp_path):
     assert "no face found" in result.reports[0].error
     assert anon.anonymize_file(inp / "kim3.jpg", tmp_path / "k.jpg").read_bytes() == \
         (tmp_path / "out" / "anonymized" / "kim3.jpg").read_bytes()
+
+
+def test_the_readme_example_runs(home_env, photos_dir, tmp_path):
+    """The README's "Python API" block, run as written (the fixture path made absolute)."""
+    import subprocess
+    import sys
+
+    from tests.support.lite_home import cli_env
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"../shared/fixtures/photos/', f'"{photos_dir}/')
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(home_env), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    h, w = load_image(photos_dir / "kim3.jpg").rgb.shape[:2]
+    assert r.stdout.splitlines()[0] == f"({h}, {w}, 3) uint8"
+    assert r.stdout.splitlines()[1].startswith("image [")
+    assert load_image(tmp_path / "kim3_anon.png").rgb.shape == (h, w, 3)
+    assert load_image(tmp_path / "kim3_anon.jpg").rgb.shape == (h, w, 3)
