@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -261,8 +262,12 @@ class _Feeder:
                 self._forget(path, stem)
                 self.batch.failed(path, stem, exc)
                 continue
-            fut = self.client.submit(process_remote, data, path.name, stem, self.batch.opts, self.store_args,
-                                     pure=False)
+            with warnings.catch_warnings():
+                # the photo travels inside the task (through the scheduler, which holds at most the
+                # few images sent ahead): Dask's advice for big graphs does not apply to one file
+                warnings.filterwarnings("ignore", message="Sending large graph")
+                fut = self.client.submit(process_remote, data, path.name, stem, self.batch.opts, self.store_args,
+                                         pure=False)
             self.futures[fut] = (path, stem, signature)
             self.completed.add(fut)
 

@@ -264,10 +264,11 @@ def _process(source, stem, out, models, opts, on_stage, report, written, writer)
         anon_faces.append((f, a))
     secs["anonymize"] = time.perf_counter() - t
 
-    for f, a in anon_faces if "render" in want else ():  # rendered and written on the writer thread (see above)
-        rp = out / "render" / Path(stem).parent / f"{f.name}_front.png"
-        written.append(rp)
-        writer.submit(_render_and_write, a.vertices, f.fit.triangles, f.fit.uv, a.texture, opts, rp, secs)
+    if "render" in want:
+        for f, a in anon_faces:  # rendered and written on the writer thread (see above)
+            rp = out / "render" / Path(stem).parent / f"{f.name}_front.png"
+            written.append(rp)
+            writer.submit(_render_and_write, a.vertices, f.fit.triangles, f.fit.uv, a.texture, opts, rp, secs)
 
     t = stage("composite")
     comp_faces = [CompositeFace(vertices=a.posed_image_vertices, triangles=f.fit.triangles, uv=f.fit.uv,
