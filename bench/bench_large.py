@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--megapixels", type=float, default=24.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--photo", type=Path, default=PHOTO)
+    ap.add_argument("--outputs", default=None, help="output folders as `run --outputs` (default: anonymized,anon,render)")
     args = ap.parse_args()
 
     import cv2
@@ -52,7 +53,7 @@ def main() -> int:
     big = cv2.resize(src, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
     detector, backend = load_models(get_store(), Model.lite, min_face_size=40, max_faces=0, threshold=None)
     models = Models(detector=detector, backend=backend)
-    opts = RunOptions()
+    opts = RunOptions(outputs=args.outputs)
     rows: dict[str, list[float]] = {}
     walls = []
     with tempfile.TemporaryDirectory() as tmp:

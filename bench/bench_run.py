@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     ap.add_argument("--batch", type=int, default=0, help="also run a batch of N images (fixtures repeated)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--outputs", default=None, help="output folders as `run --outputs` (default: anonymized,anon,render)")
     args = ap.parse_args()
 
     import torch
@@ -60,7 +61,7 @@ def main() -> int:
 
     store = get_store()
     store.download(model="lite", accept_license=True, progress=False)
-    opts = RunOptions()
+    opts = RunOptions(outputs=args.outputs)
     t0 = time.perf_counter()
     det, backend = load_models(store, Model.lite, min_face_size=opts.min_face_size, max_faces=0, threshold=None)
     models = Models(detector=det, backend=backend)
