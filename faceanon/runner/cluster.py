@@ -208,8 +208,10 @@ class DaskExecutor:
                                 f"start workers: dask worker {self.address} --nthreads 1") from None
         batch.events.status("checking the workers")
         addresses = sorted(client.scheduler_info(n_workers=-1)["workers"])
-        futs = [client.submit(check_worker, self.store_args, batch.opts.model, __version__, workers=[a], pure=False)
-                for a in addresses]
+        # allow_other_workers: a worker that leaves meanwhile must not leave its check waiting forever
+        # (its replacement is checked by its first image, see process_remote)
+        futs = [client.submit(check_worker, self.store_args, batch.opts.model, __version__, workers=[a],
+                              allow_other_workers=True, pure=False) for a in addresses]
         for addr, fut in zip(addresses, futs):
             try:
                 problem = fut.result()
@@ -242,7 +244,10 @@ class _Feeder:
                 self._fill()
         finally:
             if self.futures:  # stopped early (Ctrl-C, a worker that cannot run): nothing goes on running
-                self.client.cancel(list(self.futures), force=True)
+                try:
+                    self.client.cancel(list(self.futures), force=True)
+                except Exception:  # the scheduler is gone: so are the tasks
+                    pass
                 self.futures.clear()
 
     def _threads(self) -> int:
@@ -276,8 +281,9 @@ class _Feeder:
         files = ImageFiles(self.batch.out, stem, {})
         try:
             files.begin()
-        finally:
-            files.cleanup()
+        except FaceanonError:  # a marker that cannot be removed: its outputs go below, so no rerun trusts it
+            pass
+        files.cleanup()
         clear_in_progress(self.batch.out, stem)
 
     def _collect(self, fut, path: Path, stem: str, signature: dict) -> None:

@@ -64,14 +64,23 @@ class RunResult:
         return 1 if self.count("failed") else 0
 
 
+#: report.json is rewritten after an image at most every this many seconds, and at most every 10x
+#: the time its last write took: the report grows with the run, and writing it after every image
+#: of a 100k-image archive would write terabytes (a run that stops saves it; the completion markers,
+#: not the report, decide what a rerun skips).
+SAVE_INTERVAL = 1.0
+
+
 class Batch:
-    """The run in progress: the reports so far, saved to report.json after every image, so that a
-    run that is stopped leaves the report of what it finished. Executors report through it."""
+    """The run in progress: the reports so far, saved to report.json as images finish (see
+    :data:`SAVE_INTERVAL`) and when the run ends or stops, so that a stopped run leaves the report
+    of what it finished. Executors report through it."""
 
     def __init__(self, out: Path, opts: RunOptions, events: RunEvents) -> None:
         self.out, self.opts, self.events = out, opts, events
         self.started = time.time()
         self.reports: list[ImageReport] = []
+        self._next_save = 0.0  # monotonic time; the first finished image is saved at once
 
     def done(self, path: Path, rep: ImageReport, exc: BaseException | None = None) -> None:
         """An image is finished (ok or failed): its failure line, then the progress and report.json."""
@@ -79,13 +88,18 @@ class Batch:
             self.events.image_failed(path, rep.error or "", exc)
         self.reports.append(rep)
         self.events.image_done(rep)
-        self.save()
+        if time.monotonic() >= self._next_save:
+            self.save()
 
     def failed(self, path: Path, stem: str, exc: BaseException) -> None:
         self.done(path, failure_report(path, stem, exc), exc)
 
     def save(self) -> Path:
-        return write_report(self.out, self.reports, self.opts, self.started)
+        t = time.monotonic()
+        path = write_report(self.out, self.reports, self.opts, self.started)
+        now = time.monotonic()
+        self._next_save = now + max(SAVE_INTERVAL, 10 * (now - t))
+        return path
 
 
 class Runner:
@@ -150,6 +164,13 @@ class Runner:
                 if todo:
                     executor.run(todo, batch)
                 self.events.status("done")
+            except BaseException:
+                if batch.reports:  # stopped (Ctrl-C, a worker that cannot run...): what it finished
+                    try:
+                        batch.save()
+                    except BaseException:
+                        pass
+                raise
             finally:
                 self.events.end()
             order = {str(p.resolve()): i for i, (p, _s) in enumerate(items)}
