@@ -52,3 +52,18 @@ def test_a_run_result_counts_and_exit_code():
     assert core.RunResult(out=Path("/o"), reports=[ok]).exit_code == 0
     result = core.RunResult(out=Path("/o"), reports=[ok, bad, ImageReport(input="/c.jpg", stem="c", status="skipped")])
     assert (result.count("ok"), result.count("failed"), result.count("skipped"), result.exit_code) == (1, 1, 1, 1)
+
+
+def test_run_options_outputs():
+    from faceanon.errors import UsageError
+    import pytest
+
+    assert RunOptions().outputs == RunOptions(outputs=None).outputs == ("anonymized", "anon", "render")
+    assert RunOptions(outputs=()).outputs == ()  # the Python API's in-memory calls: nothing written
+    assert RunOptions(outputs="all").outputs == ("anonymized", "anon", "render", "face3d", "seg")
+    assert RunOptions(outputs=" seg, anonymized ").outputs == ("anonymized", "seg")  # always in one order
+    assert RunOptions(outputs="seg,anonymized").fingerprint() == RunOptions(outputs=["anonymized", "seg"]).fingerprint()
+    assert RunOptions(outputs="all").fingerprint() != RunOptions().fingerprint()  # other outputs: redone
+    for bad in ("", "anonymized,faces", "all,seg"):
+        with pytest.raises(UsageError):
+            RunOptions(outputs=bad)

@@ -79,7 +79,9 @@ class RunOptions:
     outputs: tuple = SAFE_OUTPUTS  # the OUT folders written (see OUTPUT_KINDS); () = none (the Python API)
 
     def __post_init__(self) -> None:
-        self.outputs = parse_outputs(self.outputs) if self.outputs else ()
+        # None: the default set; an empty sequence: nothing; else "all", a comma list or a sequence
+        empty = self.outputs is not None and not isinstance(self.outputs, str) and not len(self.outputs)
+        self.outputs = () if empty else parse_outputs(self.outputs)
 
     def check(self) -> "RunOptions":
         """Raise UsageError (naming the command-line option) for a value ``run`` would refuse."""
