@@ -50,13 +50,13 @@ def run(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Worker processes (each loads the models once)."),
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", envvar="FACEANON_SCHEDULER",
-        help="Dask scheduler address (tcp://HOST:8786): run on its workers (needs faceanon[cluster])."),
+        help="Dask scheduler address (tcp://HOST:8786): run on its workers (needs faceanon\\[cluster])."),
     vis: bool = typer.Option(False, "--vis", help="Also write reconstruction overlays (into face3d/)."),
     lossless: bool = typer.Option(
         False, "--lossless",
         help="Write anonymized photos of JPEG/WebP inputs as PNG: every pixel away from the faces stays "
              "bit-identical to the input (a JPEG re-encode changes them slightly)."),
-    audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon[audit]; "
+    audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon\\[audit]; "
                                                       "also writes face3d/, which the audit reads)."),
     min_face_size: int = opt.MIN_FACE,
     max_faces: int = opt.MAX_FACES,
