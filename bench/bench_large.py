@@ -34,13 +34,15 @@ def main() -> int:
     ap.add_argument("--megapixels", type=float, default=24.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--photo", type=Path, default=PHOTO)
+    ap.add_argument("--outputs", default=None, help="output folders as `run --outputs` (default: anonymized,anon,render)")
     args = ap.parse_args()
 
     import cv2
 
     from faceanon.assets import get_store
     from faceanon.cli.options import Model, load_models
-    from faceanon.stages.pipeline import Models, RunOptions, start_image
+    from faceanon.runner.commit import start_image
+    from faceanon.stages.pipeline import Models, RunOptions
 
     src = cv2.imread(str(args.photo))
     if src is None:
@@ -51,7 +53,7 @@ def main() -> int:
     big = cv2.resize(src, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
     detector, backend = load_models(get_store(), Model.lite, min_face_size=40, max_faces=0, threshold=None)
     models = Models(detector=detector, backend=backend)
-    opts = RunOptions()
+    opts = RunOptions(outputs=args.outputs)
     rows: dict[str, list[float]] = {}
     walls = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ Usage (real model files through the mirror):
 
     FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_run.py [--photos DIR] [--batch 200]
 
-Models are loaded once and the images go through `faceanon.stages.pipeline.start_image` exactly as
+Models are loaded once and the images go through `faceanon.runner.commit.start_image` exactly as
 `faceanon run` drives it (default options; image i's files are written in the background while image
 i+1 computes). Prints markdown tables:
 
@@ -46,6 +46,7 @@ def main() -> int:
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     ap.add_argument("--batch", type=int, default=0, help="also run a batch of N images (fixtures repeated)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--outputs", default=None, help="output folders as `run --outputs` (default: anonymized,anon,render)")
     args = ap.parse_args()
 
     import torch
@@ -55,11 +56,12 @@ def main() -> int:
     from faceanon.assets import get_store
     from faceanon.io.images import list_images
     from faceanon.cli.options import Model, load_models
-    from faceanon.stages.pipeline import Models, RunOptions, process_image, start_image
+    from faceanon.runner.commit import process_image, start_image
+    from faceanon.stages.pipeline import Models, RunOptions
 
     store = get_store()
     store.download(model="lite", accept_license=True, progress=False)
-    opts = RunOptions()
+    opts = RunOptions(outputs=args.outputs)
     t0 = time.perf_counter()
     det, backend = load_models(store, Model.lite, min_face_size=opts.min_face_size, max_faces=0, threshold=None)
     models = Models(detector=det, backend=backend)

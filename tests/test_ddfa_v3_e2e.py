@@ -71,7 +71,8 @@ def test_download_then_run_with_3ddfa_v3(v3_env, photos_dir, synthetic_mirror):
 
     inp = _photos(photos_dir, v3_env / "in")
     out = v3_env / "out"
-    r = _invoke("run", inp, out, "--model", "3ddfa-v3", "--tex-size", "256", "--img-size", "128")
+    r = _invoke("run", inp, out, "--model", "3ddfa-v3", "--tex-size", "256", "--img-size", "128",
+                "--outputs", "all")  # face3d/ and seg/ too: the seed's file set, checked below
     assert r.exit_code == 0, r.output
     report = json.loads((out / "report.json").read_text())
     assert [i["status"] for i in report["images"]] == ["ok", "ok"]

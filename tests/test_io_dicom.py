@@ -285,7 +285,7 @@ def test_run_key_is_created_once_private_and_shared(tmp_path):
 
     def grab():
         try:
-            keys.append(dicom._run_key(out))
+            keys.append(dicom.run_key(out))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

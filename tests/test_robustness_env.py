@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from tests.support.badinputs import check_tree_intact, face_photo, jpeg_bytes, png_bytes, snapshot
 from tests.support.lite_home import cli_env, copy_home, faceanon_command, lite_home  # noqa: F401 (fixture)
 
-FAST = ["--tex-size", "256", "--img-size", "128"]
+# every output folder: the tests check the whole seed layout (face3d/, seg/ included)
+FAST = ["--tex-size", "256", "--img-size", "128", "--outputs", "all"]
 SCALE = 0.5
 
 

@@ -28,7 +28,8 @@ from tests.support.lite_home import cli_env, faceanon_command, lite_home  # noqa
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
-FAST = ["--tex-size", "256", "--img-size", "128"]
+# every output folder: the tests check the whole seed layout (face3d/, seg/ included)
+FAST = ["--tex-size", "256", "--img-size", "128", "--outputs", "all"]
 
 
 @dataclass

@@ -20,7 +20,8 @@ from tests.support.lite_home import cli_env, faceanon_command, lite_home  # noqa
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="SIGKILL")]
 
-FAST = ["--tex-size", "256", "--img-size", "128"]
+# every output folder: the tests check the whole seed layout (face3d/, seg/ included)
+FAST = ["--tex-size", "256", "--img-size", "128", "--outputs", "all"]
 PHOTOS = {"p1.jpg": "alison1.jpg", "p2.jpg": "barry12.jpg", "p3.jpg": "caroline1.jpg", "p4.jpg": "dbell1.jpg",
           "p5.jpg": "kim3.jpg"}
 

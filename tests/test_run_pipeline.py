@@ -1,6 +1,7 @@
-"""`faceanon run ../shared/fixtures/photos OUT` end to end with the real lite model (issue acceptance).
+"""`faceanon run ../shared/fixtures/photos OUT --outputs all` end to end with the real lite model.
 
-One run of the whole fixture folder (module scope), then checks on every output:
+One run of the whole fixture folder (module scope) with every output folder (face3d/ and seg/
+included: their files are checked, and the projections give the face boxes), then checks on every output:
 * every output file of every image exists and decodes;
 * in every composite, pixels outside the dilated face boxes equal the input (exactly for lossless
   outputs; within JPEG re-encoding noise for JPEG outputs), pixels inside the face differ;
@@ -44,7 +45,7 @@ def run_out(tmp_path_factory, lite_home, photos_dir):
     mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
     clear_cache()
     out = tmp_path_factory.mktemp("run") / "out"
-    first = _run(photos_dir, out)
+    first = _run(photos_dir, out, "--outputs", "all")
     yield out, first
     mp.undo()
     clear_cache()
@@ -146,7 +147,7 @@ def test_second_run_skips_everything(run_out, photos_dir):
     out, _ = run_out
     ignore = ("report.json", ".faceanon.lock")  # the run lock is re-opened by every run
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name not in ignore}
-    second = _run(photos_dir, out)
+    second = _run(photos_dir, out, "--outputs", "all")
     assert second.exit_code == 0, second.output
     report = json.loads((out / "report.json").read_text())
     assert {i["status"] for i in report["images"]} == {"skipped"}
@@ -175,7 +176,7 @@ def test_lossless_composites_are_bit_exact_away_from_the_faces(run_out, photos_d
     for name in ("alison1.jpg", "dbell1.jpg"):
         shutil.copy(photos_dir / name, inp / name)
     out = tmp_path / "out"
-    r = _run(inp, out, "--lossless", "--tex-size", "512", "--img-size", "128")
+    r = _run(inp, out, "--lossless", "--tex-size", "512", "--img-size", "128", "--outputs", "all")
     assert r.exit_code == 0, r.output
     for name in ("alison1.jpg", "dbell1.jpg"):
         stem = Path(name).stem

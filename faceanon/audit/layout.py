@@ -148,6 +148,12 @@ def discover(run_out: Path, originals: Optional[Path] = None) -> List[ImageFiles
     if report is None and not face3d.is_dir():
         raise FaceanonError(f"{run_out} is not a faceanon run output (no report.json, no face3d/)",
                             "run `faceanon run IN OUT` first, then `faceanon audit OUT`")
+    options = (report or {}).get("options")
+    written = options.get("outputs") if isinstance(options, dict) else None
+    if isinstance(written, list) and "face3d" not in written and not face3d.is_dir():
+        # `run` writes face3d/ (the run's landmarks and part labels, which the audit compares) only on request
+        raise FaceanonError(f"{run_out} has no face3d/: the run did not write it, and the audit needs its landmarks",
+                            "rerun with `faceanon run IN OUT --audit`, or with --outputs all, then `faceanon audit OUT`")
     images: List[ImageFiles] = []
     seen = set()
     for entry in (report or {}).get("images", []):

@@ -17,7 +17,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from faceanon.cli.app import STATE
-from faceanon.errors import FaceanonError, UsageError
+from faceanon.errors import FaceanonError
+from faceanon.runner.core import RunEvents
+from faceanon.runner.inputs import check_out_not_in, collect_inputs  # noqa: F401 (used by the stage commands)
 
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -30,37 +32,6 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     data: dict = field(default_factory=dict)
-
-
-def check_out_not_in(inp: Path, out: Path) -> None:
-    """Refuse IN and OUT inside one another: outputs must never land among the inputs (a later
-    recursive run would take them as photos) nor overwrite them (IN inside OUT)."""
-    i = inp.resolve()
-    o = out.resolve()
-    if inp.is_dir() and (o == i or i in o.parents):
-        raise UsageError(f"OUT ({out}) is inside IN ({inp})", "choose an output folder outside the input folder")
-    if o in i.parents:
-        raise UsageError(f"IN ({inp}) is inside OUT ({out})",
-                         "outputs could overwrite the inputs: choose an output folder that does not contain them")
-
-
-def collect_inputs(inp: Path, recursive: bool) -> list[tuple[Path, str]]:
-    """The (path, output stem) pairs of an input file or folder; raises UsageError when there are none."""
-    from faceanon.io.images import IMAGE_EXTENSIONS, list_images, output_stems
-
-    if not inp.exists():
-        raise UsageError(f"input not found: {inp}")
-    if inp.is_file():
-        paths = [inp]
-        root = inp.parent
-    else:
-        paths = list_images(inp, recursive=recursive)
-        root = inp
-    if not paths:
-        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
-        raise UsageError(f"no images in {inp}", f"supported: {exts} (any letter case); use --recursive for subfolders")
-    stems = output_stems(paths, root)
-    return [(p, stems[p]) for p in paths]
 
 
 def progress_bar() -> Progress:
@@ -84,15 +55,22 @@ def print_failure(path: Path, reason: str) -> None:
 
 def report_failure(path: Path, exc: BaseException) -> str:
     """Print one line for a failed file and return the reason text (the path is not repeated in it)."""
-    from faceanon.stages.pipeline import failure_reason
+    from faceanon.runner.state import failure_reason
 
-    reason = failure_reason(path, exc)
+    reason = _with_traceback(failure_reason(path, exc), exc)
+    print_failure(path, reason)
+    return reason
+
+
+def _with_traceback(reason: str, exc: BaseException) -> str:
+    """An unexpected error (not a FaceanonError): its traceback is printed with --debug, else the
+    reason says how to get it."""
     if not isinstance(exc, FaceanonError):
         if STATE["debug"]:
-            err_console.print(escape("".join(traceback.format_exception(exc))))
+            tb = getattr(exc, "remote_traceback", None) or "".join(traceback.format_exception(exc))
+            err_console.print(escape(tb))
         else:
             reason += " (rerun with --debug for the traceback)"
-    print_failure(path, reason)
     return reason
 
 
@@ -125,3 +103,64 @@ def finish(outcomes: list[Outcome], what: str) -> int:
     colour = "green" if failed == 0 else "red"
     err_console.print(f"[{colour}]{what}: {ok} ok, {failed} failed[/{colour}]")
     return 0 if failed == 0 else 1
+
+
+class RunDisplay(RunEvents):
+    """``faceanon run``'s view of a :class:`~faceanon.runner.Runner`: a progress bar (images, and what
+    the run is doing now), one line per failed file, notes above the bar."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.overall = self.current = None
+
+    def note(self, text: str) -> None:
+        err_console.print(escape(text))
+
+    def begin(self, total: int, done: int) -> None:
+        self.progress = progress_bar()
+        self.progress.start()
+        self.overall = self.progress.add_task("images", total=total, completed=done)
+        self.current = self.progress.add_task("loading models", total=None)
+
+    def status(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.current, description=escape(text))
+
+    def stage(self, path: Path, name: str) -> None:
+        self.status(f"{name}: {path.name}")
+
+    def image_done(self, report) -> None:
+        from faceanon.cli.formats_cli import print_warnings
+
+        print_warnings(report.input, getattr(report, "notes", None))  # e.g. a DICOM's burned-in annotation
+        if self.progress is not None:
+            self.progress.advance(self.overall)
+
+    def image_failed(self, path: Path, reason: str, exc: BaseException | None) -> None:
+        print_failure(path, reason if exc is None else _with_traceback(reason, exc))
+
+    def end(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.current, total=1, completed=1)
+            self.progress.stop()
+            self.progress = None
+
+
+def print_run_summary(reports) -> None:
+    """The closing table of ``faceanon run`` (no error column: each failure already had its one line
+    above, and its reason is in report.json) and the counts."""
+    from rich.table import Table
+
+    table = Table(title="faceanon run", show_lines=False)
+    for col in ("image", "status", "faces", "seconds"):
+        table.add_column(col)
+    for r in reports:
+        colour = {"ok": "green", "skipped": "cyan", "failed": "red"}.get(r.status, "white")
+        table.add_row(escape(Path(r.input).name), f"[{colour}]{r.status}[/{colour}]", str(r.faces),
+                      f"{r.seconds.get('total', 0):.2f}" if r.seconds else "-")
+    err_console.print(table)
+    ok = sum(r.status == "ok" for r in reports)
+    sk = sum(r.status == "skipped" for r in reports)
+    fl = sum(r.status == "failed" for r in reports)
+    colour = "green" if fl == 0 else "red"
+    err_console.print(f"[{colour}]run: {ok} ok, {sk} skipped, {fl} failed[/{colour}]")

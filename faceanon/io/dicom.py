@@ -331,7 +331,7 @@ _DEIDS: dict[str, DicomDeidentifier] = {}
 _DEIDS_LOCK = threading.Lock()
 
 
-def _run_key(out: Path) -> str:
+def run_key(out: Path) -> str:
     """The secret key of the run in ``out``: read from ``out/.faceanon-dicom-key``, created once.
 
     Created with ``os.link`` from a complete temporary file, so concurrent workers never read a
@@ -372,7 +372,7 @@ def run_deidentifier(out: Path | str) -> DicomDeidentifier:
     with _DEIDS_LOCK:
         deid = _DEIDS.get(key_path)
         if deid is None:
-            deid = DicomDeidentifier(_run_key(Path(out)))
+            deid = DicomDeidentifier(run_key(Path(out)))
             _DEIDS[key_path] = deid
         return deid
 

@@ -211,7 +211,7 @@ class OutputPlan:
 _FORMAT_NAMES = {"HEIF": "HEIC/HEIF", "AVIF": "AVIF", "GIF": "GIF"}
 
 
-def output_plan(image, out: Path, *, lossless: bool = False, strict: bool = False) -> OutputPlan:
+def output_plan(image, out: Path | None, *, lossless: bool = False, strict: bool = False) -> OutputPlan:
     """The :class:`OutputPlan` of a loaded input (an :class:`~faceanon.types.ImageRecord`).
 
     * DICOM (:class:`faceanon.io.dicom.DicomRecord`): written as ``<stem>.dcm`` by
@@ -224,9 +224,10 @@ def output_plan(image, out: Path, *, lossless: bool = False, strict: bool = Fals
 
     if isinstance(image, dicom.DicomRecord):
         dicom.check_strict(image, strict)
-        deid = dicom.run_deidentifier(out)
 
         def write(path, rgb, *, original):
+            # the run's key lives in OUT; without one (the Python API) next to the written file
+            deid = dicom.run_deidentifier(out if out is not None else Path(path).parent)
             return dicom.write_dicom(path, rgb, original=original, deidentifier=deid)
 
         return OutputPlan(ext=".dcm", write=write, notes=list(image.notes))
