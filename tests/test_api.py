@@ -25,7 +25,9 @@ pytestmark = pytest.mark.assets
 
 FAST = {"tex_size": 512, "img_size": 256}
 FAST_CLI = ["--tex-size", "512", "--img-size", "256"]
-BOX_DILATION = 0.25  # as in test_run_pipeline: each side of a face box grows by 25 % of its size
+# the in-place warp moves the surroundings of a face within a fade radius: pixels farther than half a
+# face size (sqrt of the box area) from every box are untouched
+FAR_FRACTION = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def anon(home_env):
 def _outside(shape, box) -> np.ndarray:
     h, w = shape[:2]
     x1, y1, x2, y2 = (float(v) for v in box)
-    dw, dh = (x2 - x1) * BOX_DILATION, (y2 - y1) * BOX_DILATION
+    dw = dh = FAR_FRACTION * float(np.sqrt((x2 - x1) * (y2 - y1)))
     mask = np.ones((h, w), bool)
     mask[int(max(0, y1 - dh)):int(min(h, np.ceil(y2 + dh))), int(max(0, x1 - dw)):int(min(w, np.ceil(x2 + dw)))] = False
     return mask

@@ -31,7 +31,7 @@ from tests.support.dicom_inputs import IDENTIFYING, SERIES_UID, STUDY_UID, leak_
 
 pytestmark = [pytest.mark.assets, pytest.mark.slow]
 
-FAST = ["--tex-size", "256", "--img-size", "128"]
+FAST = ["--tex-size", "256", "--img-size", "128", "--outputs", "all"]  # the checks read face3d/
 # the in-place warp moves the surroundings of a face within a fade radius: pixels farther than half a
 # face size (sqrt of the box area) from every box are untouched
 FAR_FRACTION = 0.5
