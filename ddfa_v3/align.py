@@ -104,7 +104,7 @@ def load_template(path: str | Path) -> np.ndarray:
     """similarity_Lm3D_all.mat (key 'lm') -> (5, 3) template."""
     from scipy.io import loadmat
 
-    from faceanon.errors import AssetError
+    from .errors import AssetError
 
     path = Path(path)
     try:

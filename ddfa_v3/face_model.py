@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceanon.errors import AssetError
+from .errors import AssetError
 
 __all__ = ["FaceModel", "rotation_matrix", "sh_basis", "FOCAL", "CENTER", "CAMERA_DISTANCE", "REQUIRED_KEYS"]
 

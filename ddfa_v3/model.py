@@ -10,7 +10,7 @@ Differences from the seed (SEED_PIPELINE.md §B6):
 
 1. CPU by default (``device="cpu"``); any torch device string may be given.
 2. trans_params is never None: every fit goes through the 5-point alignment.
-3. No ``exit()``: :meth:`DDFAv3.fit_all` raises :class:`faceanon.errors.NoFaceError`, and
+3. No ``exit()``: :meth:`DDFAv3.fit_all` raises :class:`ddfa_v3.errors.NoFaceError`, and
    :meth:`DDFAv3.fit` raises it when the alignment of a detection is degenerate.
 4. All faces are returned by :meth:`DDFAv3.detect` (highest score first).
 5. No MTCNN branch (left out entirely): RetinaFace is the only detector.
@@ -31,17 +31,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from faceanon.errors import ImageError, NoFaceError
-from faceanon.types import Detection, FaceFit
-
 from . import align
 from .checkpoints import load_large_base_net, load_net_recon, load_retinaface
+from .errors import ImageError, NoFaceError
 from .face_model import CAMERA_DISTANCE, FOCAL, FaceModel
 from .landmark106 import Landmark106
 from .landmarks import contour_landmarks_106_2d
-from .retinaface import RetinaFaceDetector
+from .retinaface import FaceBox, RetinaFaceDetector
 
-__all__ = ["DDFAv3", "to_facefit", "pose_from_angles", "winding_is_ccw_yup", "visible_part_masks", "FACEFIT_KEYS"]
+__all__ = ["DDFAv3", "FaceBox", "mean_face", "pose_from_angles", "winding_is_ccw_yup", "visible_part_masks", "FACEFIT_KEYS"]
 
 FACEFIT_KEYS = ("vertices", "triangles", "uv", "vertex_labels", "landmarks68", "pose", "model_vertices",
                 "mean_vertices", "trans_params")
@@ -154,7 +152,7 @@ class DDFAv3:
         self.vertex_labels = labels
 
     # --- detection -------------------------------------------------------------------------------
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """Every face of ``rgb`` ((H, W, 3) uint8 RGB), highest score first; [] when none."""
         return self.detector.detect(_check_rgb(rgb))
 
@@ -164,8 +162,10 @@ class DDFAv3:
 
     # --- fitting ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def fit(self, rgb: np.ndarray, detection: Detection, rasterize: Callable | None = None) -> dict:
+    def fit(self, rgb: np.ndarray, detection, rasterize: Callable | None = None) -> dict:
         """Fit the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB, upright).
+
+        ``detection``: a :class:`FaceBox` or any record with a ``box`` (x1, y1, x2, y2) in image px.
 
         ``rasterize``: the project rasterizer ``rasterize(vertices, triangles, height, width, cull=None)``
         (defaults to :func:`faceanon.raster.rasterize`), used for the 224-crop visibility / label map.
@@ -194,8 +194,8 @@ class DDFAv3:
         (224, 224) uint8, ``ldm106_2d`` (106, 2) float32 photo px: the seed's contour-marched 106
         landmarks (§A10, :mod:`ddfa_v3.landmarks`), taken from ``v2d_full`` like ``landmarks68``.
 
-        Raises :class:`faceanon.errors.NoFaceError` when the 5-point alignment is degenerate and
-        :class:`faceanon.errors.ImageError` for a bad ``rgb``.
+        Raises :class:`ddfa_v3.errors.NoFaceError` when the 5-point alignment is degenerate and
+        :class:`ddfa_v3.errors.ImageError` for a bad ``rgb``.
         """
         rgb = _check_rgb(rgb)
         if rasterize is None:
@@ -267,16 +267,10 @@ class DDFAv3:
         }
 
     def fit_all(self, rgb: np.ndarray, rasterize: Callable | None = None,
-                detections: list[Detection] | None = None) -> list[tuple[Detection, dict]]:
+                detections: list | None = None) -> list[tuple[FaceBox, dict]]:
         """Detect (unless given) and fit every face; raises NoFaceError when there is none."""
         dets = self.detect(rgb) if detections is None else detections
         if not dets:
             raise NoFaceError("no face found", "check the image, or use the lite backend")
         return [(d, self.fit(rgb, d, rasterize)) for d in dets]
 
-
-def to_facefit(result: dict, detection: Detection, backend: str = "3ddfa-v3") -> FaceFit:
-    """Wrap a :meth:`DDFAv3.fit` dict as a :class:`faceanon.types.FaceFit` (other keys go to extras)."""
-    fields = {k: result[k] for k in FACEFIT_KEYS}
-    extras = {k: v for k, v in result.items() if k not in FACEFIT_KEYS}
-    return FaceFit(detection=detection, backend=backend, extras=extras, **fields)

@@ -70,14 +70,15 @@ def _check_model(model: str) -> None:
 
 def _v3_model(store):
     """The one 3DDFA-V3 instance (detector + landmark net + reconstruction net + face model)."""
-    from faceanon.models.ddfa_v3_backend import V3_FILES
+    from faceanon.models.ddfa_v3_backend import V3_FILES, project_errors
 
     paths = {arg: store.require(name) for arg, name in V3_FILES.items()}
 
     def build():
         from ddfa_v3.model import DDFAv3
 
-        return DDFAv3(**paths)
+        with project_errors():
+            return DDFAv3(**paths)
 
     return _cached(("v3", tuple(sorted((k, str(p)) for k, p in paths.items()))), build)
 
@@ -157,7 +158,7 @@ def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.
     uv (N, 2) float32) of ``model``'s face model."""
     _check_model(model)
     if model == V3:
-        from faceanon.models.ddfa_v3_backend import V3_FILES
+        from faceanon.models.ddfa_v3_backend import V3_FILES, project_errors
 
         fm_path = store.require(V3_FILES["face_model"])
         with _LOCK:  # a run that loaded the whole model already has it
@@ -170,7 +171,8 @@ def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.
             from ddfa_v3.face_model import FaceModel
             from ddfa_v3.model import mean_face
 
-            fm = FaceModel(fm_path)
+            with project_errors():
+                fm = FaceModel(fm_path)
             mean, tri, _ = mean_face(fm)
             return mean, tri, fm.uv
 
