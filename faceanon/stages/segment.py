@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.stages.geometry import mask_window
 from faceanon.stages.imageops import gaussian_blur
 from faceanon.types import EYE_LABELS, LIP_LABELS, removal_parts
@@ -301,10 +302,7 @@ def feather_alpha(removed: np.ndarray, feather_px: float) -> np.ndarray:
 
 
 def _check_inputs(rgb: np.ndarray, faces: Sequence[SegmentFace], margin: float, feather_px: float) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        shape = getattr(rgb, "shape", None)
-        dtype = getattr(rgb, "dtype", type(rgb).__name__)
-        raise ValueError(f"segment_image: rgb must be (H, W, 3) uint8, got {shape} {dtype}")
+    check_image(rgb, "rgb", where="segment_image")
     h, w = rgb.shape[:2]
     for i, f in enumerate(faces):
         lab = np.asarray(f.labels)

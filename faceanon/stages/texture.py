@@ -19,7 +19,6 @@ The bake is per texel, never per triangle in Python:
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 
 from faceanon._ext import _raster  # bake_sample: the per-texel pass (checked arguments here)
+from faceanon.cache import BoundedCache, content_digest
 from faceanon.raster import rasterize
 
 
@@ -60,17 +60,16 @@ def uv_to_pixels(uv: np.ndarray, size: int) -> np.ndarray:
     return px
 
 
-_LAYOUT_CACHE: dict[tuple, UVLayout] = {}
-_LAYOUT_LOCK = threading.Lock()  # `faceanon run` bakes on two threads
+_LAYOUTS: BoundedCache[UVLayout] = BoundedCache(5)  # `faceanon run` bakes on two threads
 
 
 def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool = True) -> UVLayout:
     """Rasterize the UV layout once per (uv, triangles, size); later calls hit a small cache."""
-    key = (uv.shape, triangles.shape, size, symmetric, _digest(uv), _digest(triangles))
-    with _LAYOUT_LOCK:
-        hit = _LAYOUT_CACHE.get(key)
-    if hit is not None:
-        return hit
+    return _LAYOUTS.get_or_build((int(size), bool(symmetric), content_digest(uv, triangles)),
+                                 lambda: _build_uv_layout(uv, triangles, size, symmetric))
+
+
+def _build_uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool) -> UVLayout:
     r = rasterize(uv_to_pixels(uv, size), np.ascontiguousarray(triangles, np.int32), size, size)
     mirror = None
     if symmetric:
@@ -81,17 +80,7 @@ def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool 
         mirror = flat[:, mirrored_cols]
         # only meaningful where both the texel and its mirror lie on the islands
         mirror = np.where(inside & inside[:, mirrored_cols], mirror, -1)
-    layout = UVLayout(r.tri_id, r.bary, mirror)
-    with _LAYOUT_LOCK:
-        if len(_LAYOUT_CACHE) > 4:
-            _LAYOUT_CACHE.pop(next(iter(_LAYOUT_CACHE)))
-        _LAYOUT_CACHE[key] = layout
-    return layout
-
-
-def _digest(a: np.ndarray) -> int:
-    a = np.ascontiguousarray(a)
-    return hash(a.tobytes()[:: max(1, a.nbytes // 4096)]) ^ hash(a.nbytes)
+    return UVLayout(r.tri_id, r.bary, mirror)
 
 
 def push_pull_fill(color: np.ndarray, weight: np.ndarray) -> np.ndarray:
