@@ -11,10 +11,11 @@ Geometry (fixes the seed's B6-23):
 2. ``B = (1 - alpha) * sim(X) + alpha * U``: the morph, in the mean's canonical frame.
 3. Output vertices:
 
-   * default (``keep_pose=False``): ``B`` itself - a CANONICAL FRONTAL face in the mean's model
-     frame and units (lite: BFM units, about micrometres, a face is ~1.5e5 wide; centred where the
-     model is centred). With ``alpha = 1`` it is exactly the mean face. No pose, no position and no
-     head scale of the subject survive;
+   * default (``keep_pose=False``): ``B`` itself - a CANONICAL FRONTAL face in the mean's frame -
+     written in MILLIMETRES with the origin at the centre of the mean face's bounding box
+     (:func:`faceanon.models.units.to_mm_frame`; lite BFM units are micrometres, 3DDFA-V3 units
+     100 mm). With ``alpha = 1`` it is exactly the mean face. No pose, no position and no head
+     scale of the subject survive;
    * ``keep_pose=True``: ``sim^-1(B) = R^T (B - t) / s`` - back in the photo frame at the subject's
      original pose, position AND head scale. The scale (apparent head size in px, i.e. roughly
      camera distance x head size) is kept on purpose so the mesh still overlays the photo; note it
@@ -40,6 +41,7 @@ import numpy as np
 
 from faceanon.checks import check_image
 from faceanon.errors import UsageError
+from faceanon.models.units import to_mm_frame
 from faceanon.stages.geometry import Similarity, umeyama
 
 
@@ -47,8 +49,9 @@ from faceanon.stages.geometry import Similarity, umeyama
 class AnonymizedFace:
     """Result of :func:`anonymize_face`.
 
-    vertices:              (N, 3) float32 for the output OBJ (canonical model frame, or the photo's
-                           y-up frame with ``keep_pose``)
+    vertices:              (N, 3) float32 for the output OBJ: the canonical frame in millimetres
+                           (x right, y up, z toward the viewer, origin at the mean face's bounding-box
+                           centre), or the photo's y-up frame in px with ``keep_pose``
     texture:               (T, T, 3) uint8 RGB UV texture (row 0 = v 1)
     posed_image_vertices:  (N, 3) float32 morphed face at the ORIGINAL pose in image px
                            (x right, y down, z larger = nearer), for compositing
@@ -213,7 +216,7 @@ def anonymize_face(
 
     posed_img = posed.astype(np.float32)
     posed_img[:, 1] = h - posed_img[:, 1]
-    out = posed if keep_pose else canonical
+    out = posed if keep_pose else to_mm_frame(canonical, mean_vertices)
     return AnonymizedFace(
         vertices=out.astype(np.float32),
         texture=texture,
