@@ -175,6 +175,14 @@ def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndar
     camera in front of the face looking along world -z, and with T = (cx, -cy, zmax + d) and an
     orthographic focal length 2f/S every vertex lands on the same pixel as the built-in renderer, at
     positive view depth (no z < 0 clipping).
+
+    Device and binning: the mesh goes to the first CUDA device when torch has one, and PyTorch3D
+    chooses its rasterization itself (``bin_size=None``): coarse-to-fine bins on a GPU, the naive
+    per-pixel loop on the CPU (PyTorch3D has no binned CPU rasterizer, so forcing ``bin_size=0``, as
+    faceanon did before, changed nothing on the CPU and only disabled the GPU's binning). The CPU
+    path is slow: ~54 s at --img-size 256 and ~14 min at the default 1024 (x2 supersampling), against
+    well under a second for the built-in renderer; both give the same image (alpha IoU 1.0, mean RGB
+    difference 0.4).
     """
     check_pytorch3d()
     import torch
@@ -182,20 +190,23 @@ def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndar
     from pytorch3d.structures import Meshes
 
     S = cam.size
+    dev = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     v = np.asarray(vertices, np.float64)
     zmax, zmin = float(v[:, 2].max()), float(v[:, 2].min())
     tz = zmax + max(1.0, zmax - zmin)
     R = torch.diag(torch.tensor([-1.0, 1.0, -1.0])).unsqueeze(0)
     T = torch.tensor([[cam.cx, -cam.cy, tz]], dtype=torch.float32)
     f = 2.0 * cam.f / S
-    cameras = OrthographicCameras(focal_length=((f, f),), principal_point=((0.0, 0.0),), R=R, T=T, in_ndc=True)
-    settings = RasterizationSettings(image_size=S, blur_radius=0.0, faces_per_pixel=1, bin_size=0,
+    cameras = OrthographicCameras(focal_length=((f, f),), principal_point=((0.0, 0.0),), R=R, T=T, in_ndc=True,
+                                  device=dev)
+    settings = RasterizationSettings(image_size=S, blur_radius=0.0, faces_per_pixel=1, bin_size=None,
                                      cull_backfaces=False, perspective_correct=False)
-    faces = torch.from_numpy(np.ascontiguousarray(triangles, np.int64))
-    tex = torch.from_numpy(np.ascontiguousarray(texture, np.float32) / 255.0)
-    textures = TexturesUV(maps=[tex], faces_uvs=[faces], verts_uvs=[torch.from_numpy(np.asarray(uv, np.float32))],
-                          align_corners=True, sampling_mode="bilinear")
-    mesh = Meshes(verts=[torch.from_numpy(v.astype(np.float32))], faces=[faces], textures=textures)
+    faces = torch.from_numpy(np.ascontiguousarray(triangles, np.int64)).to(dev)
+    tex = torch.from_numpy(np.ascontiguousarray(texture, np.float32) / 255.0).to(dev)
+    verts_uvs = torch.from_numpy(np.asarray(uv, np.float32)).to(dev)
+    textures = TexturesUV(maps=[tex], faces_uvs=[faces], verts_uvs=[verts_uvs], align_corners=True,
+                          sampling_mode="bilinear")
+    mesh = Meshes(verts=[torch.from_numpy(v.astype(np.float32)).to(dev)], faces=[faces], textures=textures)
     with torch.no_grad():
         fragments = MeshRasterizer(cameras=cameras, raster_settings=settings)(mesh)
         texels = mesh.sample_textures(fragments)[0, :, :, 0, :3].cpu().numpy() * 255.0
