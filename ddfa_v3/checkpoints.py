@@ -1,6 +1,6 @@
 """Strict checkpoint loading for the three 3DDFA-V3 networks.
 
-Files and their wrapping (SEED_PIPELINE.md §A1):
+Files and their wrapping (docs/ddfa_v3.md, section 1):
 
 * ``net_recon.pth`` / ``net_recon_mbnet.pth``: a dict, state_dict under ``'net_recon'``;
 * ``large_base_net.pth``: a dict, state_dict under ``'state_dict'``, keys possibly prefixed

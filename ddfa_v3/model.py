@@ -6,7 +6,7 @@ y-up frame when front-facing (negative image-space signed area). The model's own
 (y-up 224 crop, ``223 - y`` landmark rows, ``224 - y`` seed raster rows, y-up 5 points) are
 converted once, here, through the named functions of :mod:`ddfa_v3.align`.
 
-Differences from the seed (SEED_PIPELINE.md §B6):
+Differences from the seed (seed bugs S-n, docs/seed_compatibility.md):
 
 1. CPU by default (``device="cpu"``); any torch device string may be given.
 2. trans_params is never None: every fit goes through the 5-point alignment.
@@ -18,7 +18,7 @@ Differences from the seed (SEED_PIPELINE.md §B6):
 7. EXIF orientation is the caller's job (pass an already upright RGB array).
 8./9. Label maps: the 224-crop rasterization uses the project rasterizer (no 2-px border quirk,
    triangle 0 counts) and, by default, the **same row convention as v2d_full** (``223 - v2d_y``),
-   which removes the one-crop-pixel downward offset of the seed's label maps (bug 9). Pass
+   which removes the one-crop-pixel downward offset of the seed's label maps (S-9). Pass
    ``seed_label_rows=True`` to reproduce the seed's ``224 - v2d_y`` rows. The paste-back itself is
    the seed's (PIL NEAREST, float32 trans_params: :func:`ddfa_v3.align.back_resize_labels`).
 """
@@ -78,11 +78,11 @@ def winding_is_ccw_yup(vertices: np.ndarray, triangles: np.ndarray) -> bool:
 def visible_part_masks(v2d: np.ndarray, depth: np.ndarray, normals_rot: np.ndarray, triangles: np.ndarray,
                        annotation: list[np.ndarray], rasterize: Callable, *, seed_rows: bool = False,
                        size: int = align.CROP) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's ``seg_visible`` in the 224 crop (SEED_PIPELINE.md §A10), with the project rasterizer.
+    """The seed's ``seg_visible`` in the 224 crop (docs/ddfa_v3.md, section 9), with the project rasterizer.
 
     v2d (N, 2) model crop coordinates (y-up); depth (N,) larger = nearer (world z); normals_rot
     (N, 3) posed normals; triangles (M, 3); annotation: 8 vertex-id arrays.
-    Rows follow ``223 - v2d_y`` (the v2d_full convention, bug 9 fixed) or, with ``seed_rows``, the
+    Rows follow ``223 - v2d_y`` (the v2d_full convention, S-9 fixed) or, with ``seed_rows``, the
     seed CPU rasterizer's ``224 - v2d_y``. Pixel centres sit at integer coordinates in both.
 
     Returns (masks (8, size, size) uint8 0/1, visible (N,) bool): a vertex is visible when one of its
@@ -94,7 +94,7 @@ def visible_part_masks(v2d: np.ndarray, depth: np.ndarray, normals_rot: np.ndarr
     rverts = np.ascontiguousarray(np.concatenate([rows, np.asarray(depth).reshape(-1, 1)], axis=1), np.float32)
     r = rasterize(rverts, np.ascontiguousarray(triangles, np.int32), size, size, cull=None)
     tri_id = np.asarray(r.tri_id)
-    covered = tri_id >= 0  # the seed's `> 0` dropped triangle 0 (bug 8)
+    covered = tri_id >= 0  # the seed's `> 0` dropped triangle 0 (S-8)
     visible = np.zeros(n, bool)
     visible[triangles[np.unique(tri_id[covered])].reshape(-1)] = True
     visible &= np.asarray(normals_rot)[:, 2] >= 0
@@ -192,7 +192,7 @@ class DDFAv3:
         ``normals`` (N, 3) posed unit normals, ``face_texture`` (N, 3) SH-lit albedo in [0, 1],
         ``visible`` (N,) bool, ``seg_visible_crop`` (8, 224, 224) uint8, ``seg_visible_labels_crop``
         (224, 224) uint8, ``ldm106_2d`` (106, 2) float32 photo px: the seed's contour-marched 106
-        landmarks (§A10, :mod:`ddfa_v3.landmarks`), taken from ``v2d_full`` like ``landmarks68``.
+        landmarks (docs/ddfa_v3.md, section 9; :mod:`ddfa_v3.landmarks`), taken from ``v2d_full`` like ``landmarks68``.
 
         Raises :class:`ddfa_v3.errors.NoFaceError` when the 5-point alignment is degenerate and
         :class:`ddfa_v3.errors.ImageError` for a bad ``rgb``.
@@ -228,7 +228,7 @@ class DDFAv3:
         z = ((world[:, 2].astype(np.float64) - trans[2]) * px_per_unit).astype(np.float32)
         vertices = np.concatenate([v2d_full, z[:, None]], axis=1).astype(np.float32)
 
-        # --- visibility and part labels in the 224 crop (seed algorithm, bug 9 fixed by default)
+        # --- visibility and part labels in the 224 crop (seed algorithm, S-9 fixed by default)
         seg, visible = visible_part_masks(v2d, world[:, 2], normals_rot, self.triangles, fm.annotation,
                                           rasterize, seed_rows=self.seed_label_rows)
         labels_crop = align.labels_from_parts(seg)

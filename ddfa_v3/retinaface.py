@@ -1,11 +1,11 @@
-"""RetinaFace-ResNet50 face detector (SEED_PIPELINE.md §A3), used for the face boxes.
+"""RetinaFace-ResNet50 face detector (docs/ddfa_v3.md, section 2), used for the face boxes.
 
 Network: ResNet-50 trunk (C3/C4/C5) -> FPN (256 ch) -> one SSH module per level -> class / box /
 5-landmark heads with 2 anchors per cell. Priors are built for a fixed 512x512 canvas (10,752
 anchors). Post-processing: score > 0.7, NMS at IoU 0.4 (own implementation, no torchvision),
 boxes truncated to int in the canvas, un-padded and rescaled to the photo, truncated again.
 
-Difference from the seed (bug 4): :meth:`RetinaFaceDetector.detect` returns *every* face, highest
+Difference from the seed (seed bug S-4, docs/seed_compatibility.md): :meth:`RetinaFaceDetector.detect` returns *every* face, highest
 score first, as :class:`FaceBox` records in image px; no face gives ``[]`` (the seed returned a
 sentinel with score -1).
 """

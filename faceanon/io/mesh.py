@@ -1,6 +1,6 @@
 """Wavefront OBJ/MTL: textured triangle meshes with one UV per vertex.
 
-Layout written by :func:`write_obj` (the seed's ``*_extractTex.obj`` layout, §A13)::
+Layout written by :func:`write_obj` (the seed's ``*_extractTex.obj`` layout, docs/seed_compatibility.md, section 1.2)::
 
     mtllib <mtl>
     usemtl material_0

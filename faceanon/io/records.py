@@ -1,4 +1,4 @@
-"""The ``<stem>_projections.npz`` contract (SEED_PIPELINE.md §A13 and §C).
+"""The ``<stem>_projections.npz`` contract (docs/seed_compatibility.md, section 1.1).
 
 Required keys, exactly as the seed (3DDFA-V3 / dermaself) writes them, so that seed files and ours
 are interchangeable:

@@ -3,7 +3,7 @@
 Pure functions on arrays (no Typer/Rich); ``faceanon anonymize`` and ``faceanon run`` call
 :func:`anonymize_face`.
 
-Geometry (fixes the seed's B6-23):
+Geometry (fixes seed bug S-23, docs/seed_compatibility.md):
 
 1. ``sim = umeyama(X, U)``: the similarity (s, R, t) that best maps the fitted vertices ``X`` (the
    ``_extractTex.obj`` frame: x right, y up, z toward the camera, photo pixels) onto the mean face
@@ -19,15 +19,15 @@ Geometry (fixes the seed's B6-23):
    * ``keep_pose=True``: ``sim^-1(B) = R^T (B - t) / s`` - back in the photo frame at the subject's
      original pose, position AND head scale. The scale (apparent head size in px, i.e. roughly
      camera distance x head size) is kept on purpose so the mesh still overlays the photo; note it
-     is a mild identity cue (seed B6-24).
+     is a mild identity cue (seed bug S-24).
 
 4. ``posed_image_vertices``: always the keep-pose result in image px, ``(x, H - y, z)``, which the
    composite stage rasterizes over the photo.
 
 Texture: re-baked at ``tex_size`` from the (segmented) photo with
 :func:`faceanon.stages.texture.bake_texture` - per texel, visibility-aware (image-space z-buffer of
-the ORIGINAL fit, so occluded texels never take the occluder's colour, B6-17), mirrored / diffused
-fill for hidden texels, and a gutter around the UV islands (B6-20). The callers pass the SEGMENTED
+the ORIGINAL fit, so occluded texels never take the occluder's colour, S-17), mirrored / diffused
+fill for hidden texels, and a gutter around the UV islands (S-20). The callers pass the SEGMENTED
 photo's RGB (eyes/mouth already inpainted), so no original eye/lip pixel reaches the texture; an
 optional ``valid`` mask additionally excludes pixels as sources (they are then filled like hidden
 texels).

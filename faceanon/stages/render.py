@@ -1,6 +1,6 @@
 """Render stage: a frontal orthographic view of a textured face mesh (pure numpy + the rasterizer).
 
-Camera (fixes the seed's B6-27..29): the mesh is seen from a camera IN FRONT of it, looking along
+Camera (fixes seed bugs S-27..S-29, docs/seed_compatibility.md): the mesh is seen from a camera IN FRONT of it, looking along
 -z of its y-up frame (+z toward the viewer), orthographic, so:
 
 * model +x is image right, +y is image up: the subject's right eye (model x < 0 for a frontal face)

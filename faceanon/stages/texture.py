@@ -9,12 +9,12 @@ The bake is per texel, never per triangle in Python:
 3. visibility is decided in IMAGE space with the rasterizer: a texel is taken from the photo only if
    its triangle faces the camera, its (rounded) pixel is covered by the mesh - not background at
    the silhouette - and its depth matches the photo's z-buffer at that pixel (so
-   occluded cheeks/nose sides do not receive the occluder's pixels, the seed's bug B6-17), and, when
+   occluded cheeks/nose sides do not receive the occluder's pixels, seed bug S-17 in docs/seed_compatibility.md), and, when
    a ``valid`` mask is given (the alpha of a segmented image), only where that mask is set;
 4. texels that are not visible are filled from the mirror texel (the BFM UV layout is left/right
    symmetric around u = 0.5) when that one is visible, and the rest by a push-pull (pyramid)
    diffusion that also extends colours past the UV islands into a gutter, so bilinear or mip-mapped
-   sampling never picks up a black seam (B6-20).
+   sampling never picks up a black seam (S-20).
 """
 
 from __future__ import annotations
