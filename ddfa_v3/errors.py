@@ -14,17 +14,12 @@ class DDFAv3Error(Exception):
     """Base class of every error ``ddfa_v3`` raises on purpose."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(f"{message} (hint: {hint})" if hint else message)
+        self.message, self.hint = message, hint
 
     def one_line(self) -> str:
-        """``<message> (hint: <hint>)`` on one line (the project's CLI format)."""
-        text = " ".join(self.message.split())
-        return text + (f" (hint: {' '.join(self.hint.split())})" if self.hint else "")
-
-    def __str__(self) -> str:
-        return self.one_line()
+        """``<message> (hint: <hint>)`` with every run of white space folded to one space."""
+        return " ".join(str(self).split())
 
 
 class AssetError(DDFAv3Error):

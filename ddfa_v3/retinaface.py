@@ -13,7 +13,7 @@ sentinel with score -1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -43,23 +43,14 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-@dataclass
-class FaceBox:
-    """One detected face in image px (x right, y down).
-
-    box: (4,) float32 [x1, y1, x2, y2]; score: float in (0, 1]; landmarks5: (5, 2) float32 - image-left
-    eye, image-right eye, nose tip, image-left mouth corner, image-right mouth corner. The same fields
-    as the project's ``faceanon.types.Detection`` (its adapter converts one into the other).
-    """
+class FaceBox(NamedTuple):
+    """One detected face in image px (x right, y down): ``box`` (4,) float32 [x1, y1, x2, y2],
+    ``score`` in (0, 1], ``landmarks5`` (5, 2) float32 (image-left eye, image-right eye, nose tip,
+    image-left and image-right mouth corner). The project's adapter makes a ``Detection`` of it."""
 
     box: np.ndarray
     score: float
     landmarks5: np.ndarray
-
-    @property
-    def size(self) -> float:
-        """Mean side length of the box in pixels."""
-        return float(((self.box[2] - self.box[0]) + (self.box[3] - self.box[1])) / 2)
 
 
 def _conv_bn(i: int, o: int, k: int, relu: bool) -> nn.Sequential:

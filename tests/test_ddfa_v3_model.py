@@ -174,7 +174,7 @@ def test_bug9_fix_is_a_one_row_shift(result, model):
 
 def test_facefit_wrapper(result, detections):
     det = to_detection(detections[0])
-    assert isinstance(det, Detection) and det.size == detections[0].size
+    assert isinstance(det, Detection) and np.array_equal(det.box, detections[0].box)
     ff = to_facefit(result, det)
     assert isinstance(ff, FaceFit) and ff.backend == "3ddfa-v3" and ff.detection is det
     np.testing.assert_array_equal(ff.v2d, result["v2d_full"])

@@ -57,5 +57,5 @@ def test_adapter_detector_returns_project_detections():
             return [box(0, 30, 0.9), box(50, 80, 0.8), box(200, 60, 0.95)]
 
     kept, small = DDFAv3Detector(Model(), min_face_size=40).detect_with_rejected(np.zeros((8, 8, 3), np.uint8))
-    assert all(type(d) is Detection for d in kept + small)
+    assert all(type(d) is Detection for d in kept + small)  # Detection.size: the mean box side
     assert [d.score for d in kept] == [0.95, 0.8] and [d.size for d in small] == [30.0]
