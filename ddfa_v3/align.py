@@ -1,4 +1,4 @@
-"""Five points, POS alignment, the 224 crop and the mapping back to the photo (SEED_PIPELINE.md §A5, §A12).
+"""Five points, POS alignment, the 224 crop and the mapping back to the photo (docs/ddfa_v3.md, sections 4, 8 and 11).
 
 Three row conventions meet here; each has its own named function and test:
 
@@ -6,7 +6,7 @@ Three row conventions meet here; each has its own named function and test:
 * **landmark / texture convention** in the 224 crop: ``row = 223 - v2d_y``, ``col = v2d_x``
   (:func:`v2d_to_crop_px`) - used for ``v2d_full`` and every point output;
 * **seed CPU-rasterizer convention**: ``row = 224 - v2d_y`` (:func:`v2d_to_cpu_raster_px`) - what the
-  seed's label maps followed (bug 9: one crop pixel lower than ``v2d_full``).
+  seed's label maps followed (seed bug S-9: one crop pixel lower than ``v2d_full``).
 
 ``trans_params = [W0, H0, s, tx, ty]`` (tx, ty y-up). The crop geometry (w, h, left, up) is always
 recomputed from it with the seed's int32 truncations (:func:`crop_geometry`), so a float32 copy of
@@ -104,7 +104,7 @@ def load_template(path: str | Path) -> np.ndarray:
     """similarity_Lm3D_all.mat (key 'lm') -> (5, 3) template."""
     from scipy.io import loadmat
 
-    from faceanon.errors import AssetError
+    from .errors import AssetError
 
     path = Path(path)
     try:

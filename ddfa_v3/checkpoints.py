@@ -1,6 +1,6 @@
 """Strict checkpoint loading for the three 3DDFA-V3 networks.
 
-Files and their wrapping (SEED_PIPELINE.md §A1):
+Files and their wrapping (docs/ddfa_v3.md, section 1):
 
 * ``net_recon.pth`` / ``net_recon_mbnet.pth``: a dict, state_dict under ``'net_recon'``;
 * ``large_base_net.pth``: a dict, state_dict under ``'state_dict'``, keys possibly prefixed
@@ -11,7 +11,7 @@ Every file is read with ``torch.load(path, map_location="cpu", weights_only=True
 strictly. The only tolerated difference is absent BatchNorm ``num_batches_tracked`` buffers (old
 checkpoints lack them; they are unused in eval mode). Anything else - unreadable or truncated file,
 wrong wrapping, missing or unexpected keys, a shape mismatch - raises
-:class:`faceanon.errors.CheckpointError` with a one-line message naming the file.
+:class:`ddfa_v3.errors.CheckpointError` with a one-line message naming the file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from faceanon.errors import CheckpointError
+from .errors import CheckpointError
 
 __all__ = [
     "read_checkpoint",

@@ -1,4 +1,4 @@
-"""The 3DDFA-V3 face model (``face_model.npy``, SEED_PIPELINE.md §A7) and its assembly (§A8).
+"""The 3DDFA-V3 face model (``face_model.npy``) and its assembly (docs/ddfa_v3.md, sections 6-7).
 
 Frames (model side; converted to the project convention only in :mod:`ddfa_v3.model`):
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceanon.errors import AssetError
+from .errors import AssetError
 
 __all__ = ["FaceModel", "rotation_matrix", "sh_basis", "FOCAL", "CENTER", "CAMERA_DISTANCE", "REQUIRED_KEYS"]
 

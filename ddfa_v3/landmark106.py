@@ -1,4 +1,4 @@
-"""106-point landmark network ("large_base_net", SEED_PIPELINE.md §A4) and its two-pass crop.
+"""106-point landmark network ("large_base_net", docs/ddfa_v3.md, section 3) and its two-pass crop.
 
 Quirks kept on purpose (the weights were trained with them):
 

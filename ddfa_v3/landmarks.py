@@ -1,4 +1,4 @@
-"""The seed's ``ldm106_2d``: 106 landmarks whose jaw contour "marches" to the silhouette (SEED_PIPELINE.md §A10).
+"""The seed's ``ldm106_2d``: 106 landmarks whose jaw contour "marches" to the silhouette (docs/ddfa_v3.md, section 9).
 
 The 33 contour landmarks of ``ldm106`` are fixed vertices on the 3D jaw line; under yaw they slide
 onto the cheek instead of following the visible outline. The seed's ``ldm106_2d`` replaces them
@@ -7,7 +7,7 @@ with the outermost candidate of each contour landmark's ``parallel`` group:
 1. ``v_parallel[v]`` = index of the ``parallel`` group that holds vertex v, -1 when none; groups are
    assigned in order, so a vertex listed in several groups belongs to the **last** one;
 2. the fitted shape is re-posed with the roll angle set to 0 (pitch, yaw and translation unchanged)
-   and projected with the usual camera (§A8);
+   and projected with the usual camera (docs/ddfa_v3.md, section 7);
 3. contour point i = 0..15 (image-left half of the jaw) takes the vertex of group i with the
    **minimal** projected x; i = 17..32 the one with the **maximal** x; point 16 (chin) and points
    33..105 keep their ``ldm106`` vertex.
@@ -15,7 +15,7 @@ with the outermost candidate of each contour landmark's ``parallel`` group:
 The roll-free projection only *selects* the vertices; the landmark positions are those of the
 selected vertices in the actual (rolled) projection, like every other landmark output.
 
-Decisions where the spec is silent (documented, tested):
+Decisions where the seed's behaviour is not known (documented, tested):
 
 * a group that is empty - or missing, when ``parallel`` holds fewer than 33 groups - keeps the
   ``ldm106`` vertex of that contour point (the seed would pick vertex 0 there);
@@ -66,7 +66,7 @@ def project_without_roll(shape, angles, trans) -> np.ndarray:
 
 
 def contour_indices_106(shape, angles, trans, parallel: Sequence, ldm106) -> np.ndarray:
-    """(106,) int64 vertex ids of ``ldm106_2d``: ``ldm106`` with the 32 marched contour points (§A10)."""
+    """(106,) int64 vertex ids of ``ldm106_2d``: ``ldm106`` with the 32 marched contour points (docs/ddfa_v3.md, section 9)."""
     ldm = np.asarray(ldm106, np.int64).reshape(-1)
     if ldm.shape != (106,):
         raise ValueError(f"ldm106 must hold 106 vertex ids, got shape {ldm.shape}")

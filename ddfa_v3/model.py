@@ -6,11 +6,11 @@ y-up frame when front-facing (negative image-space signed area). The model's own
 (y-up 224 crop, ``223 - y`` landmark rows, ``224 - y`` seed raster rows, y-up 5 points) are
 converted once, here, through the named functions of :mod:`ddfa_v3.align`.
 
-Differences from the seed (SEED_PIPELINE.md §B6):
+Differences from the seed (seed bugs S-n, docs/seed_compatibility.md):
 
 1. CPU by default (``device="cpu"``); any torch device string may be given.
 2. trans_params is never None: every fit goes through the 5-point alignment.
-3. No ``exit()``: :meth:`DDFAv3.fit_all` raises :class:`faceanon.errors.NoFaceError`, and
+3. No ``exit()``: :meth:`DDFAv3.fit_all` raises :class:`ddfa_v3.errors.NoFaceError`, and
    :meth:`DDFAv3.fit` raises it when the alignment of a detection is degenerate.
 4. All faces are returned by :meth:`DDFAv3.detect` (highest score first).
 5. No MTCNN branch (left out entirely): RetinaFace is the only detector.
@@ -18,7 +18,7 @@ Differences from the seed (SEED_PIPELINE.md §B6):
 7. EXIF orientation is the caller's job (pass an already upright RGB array).
 8./9. Label maps: the 224-crop rasterization uses the project rasterizer (no 2-px border quirk,
    triangle 0 counts) and, by default, the **same row convention as v2d_full** (``223 - v2d_y``),
-   which removes the one-crop-pixel downward offset of the seed's label maps (bug 9). Pass
+   which removes the one-crop-pixel downward offset of the seed's label maps (S-9). Pass
    ``seed_label_rows=True`` to reproduce the seed's ``224 - v2d_y`` rows. The paste-back itself is
    the seed's (PIL NEAREST, float32 trans_params: :func:`ddfa_v3.align.back_resize_labels`).
 """
@@ -31,17 +31,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from faceanon.errors import ImageError, NoFaceError
-from faceanon.types import Detection, FaceFit
-
 from . import align
 from .checkpoints import load_large_base_net, load_net_recon, load_retinaface
+from .errors import ImageError, NoFaceError
 from .face_model import CAMERA_DISTANCE, FOCAL, FaceModel
 from .landmark106 import Landmark106
 from .landmarks import contour_landmarks_106_2d
-from .retinaface import RetinaFaceDetector
+from .retinaface import FaceBox, RetinaFaceDetector
 
-__all__ = ["DDFAv3", "to_facefit", "pose_from_angles", "winding_is_ccw_yup", "visible_part_masks", "FACEFIT_KEYS"]
+__all__ = ["DDFAv3", "FaceBox", "mean_face", "pose_from_angles", "winding_is_ccw_yup", "visible_part_masks", "FACEFIT_KEYS"]
 
 FACEFIT_KEYS = ("vertices", "triangles", "uv", "vertex_labels", "landmarks68", "pose", "model_vertices",
                 "mean_vertices", "trans_params")
@@ -80,11 +78,11 @@ def winding_is_ccw_yup(vertices: np.ndarray, triangles: np.ndarray) -> bool:
 def visible_part_masks(v2d: np.ndarray, depth: np.ndarray, normals_rot: np.ndarray, triangles: np.ndarray,
                        annotation: list[np.ndarray], rasterize: Callable, *, seed_rows: bool = False,
                        size: int = align.CROP) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's ``seg_visible`` in the 224 crop (SEED_PIPELINE.md §A10), with the project rasterizer.
+    """The seed's ``seg_visible`` in the 224 crop (docs/ddfa_v3.md, section 9), with the project rasterizer.
 
     v2d (N, 2) model crop coordinates (y-up); depth (N,) larger = nearer (world z); normals_rot
     (N, 3) posed normals; triangles (M, 3); annotation: 8 vertex-id arrays.
-    Rows follow ``223 - v2d_y`` (the v2d_full convention, bug 9 fixed) or, with ``seed_rows``, the
+    Rows follow ``223 - v2d_y`` (the v2d_full convention, S-9 fixed) or, with ``seed_rows``, the
     seed CPU rasterizer's ``224 - v2d_y``. Pixel centres sit at integer coordinates in both.
 
     Returns (masks (8, size, size) uint8 0/1, visible (N,) bool): a vertex is visible when one of its
@@ -96,7 +94,7 @@ def visible_part_masks(v2d: np.ndarray, depth: np.ndarray, normals_rot: np.ndarr
     rverts = np.ascontiguousarray(np.concatenate([rows, np.asarray(depth).reshape(-1, 1)], axis=1), np.float32)
     r = rasterize(rverts, np.ascontiguousarray(triangles, np.int32), size, size, cull=None)
     tri_id = np.asarray(r.tri_id)
-    covered = tri_id >= 0  # the seed's `> 0` dropped triangle 0 (bug 8)
+    covered = tri_id >= 0  # the seed's `> 0` dropped triangle 0 (S-8)
     visible = np.zeros(n, bool)
     visible[triangles[np.unique(tri_id[covered])].reshape(-1)] = True
     visible &= np.asarray(normals_rot)[:, 2] >= 0
@@ -154,7 +152,7 @@ class DDFAv3:
         self.vertex_labels = labels
 
     # --- detection -------------------------------------------------------------------------------
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """Every face of ``rgb`` ((H, W, 3) uint8 RGB), highest score first; [] when none."""
         return self.detector.detect(_check_rgb(rgb))
 
@@ -164,8 +162,10 @@ class DDFAv3:
 
     # --- fitting ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def fit(self, rgb: np.ndarray, detection: Detection, rasterize: Callable | None = None) -> dict:
+    def fit(self, rgb: np.ndarray, detection, rasterize: Callable | None = None) -> dict:
         """Fit the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB, upright).
+
+        ``detection``: a :class:`FaceBox` or any record with a ``box`` (x1, y1, x2, y2) in image px.
 
         ``rasterize``: the project rasterizer ``rasterize(vertices, triangles, height, width, cull=None)``
         (defaults to :func:`faceanon.raster.rasterize`), used for the 224-crop visibility / label map.
@@ -192,10 +192,10 @@ class DDFAv3:
         ``normals`` (N, 3) posed unit normals, ``face_texture`` (N, 3) SH-lit albedo in [0, 1],
         ``visible`` (N,) bool, ``seg_visible_crop`` (8, 224, 224) uint8, ``seg_visible_labels_crop``
         (224, 224) uint8, ``ldm106_2d`` (106, 2) float32 photo px: the seed's contour-marched 106
-        landmarks (§A10, :mod:`ddfa_v3.landmarks`), taken from ``v2d_full`` like ``landmarks68``.
+        landmarks (docs/ddfa_v3.md, section 9; :mod:`ddfa_v3.landmarks`), taken from ``v2d_full`` like ``landmarks68``.
 
-        Raises :class:`faceanon.errors.NoFaceError` when the 5-point alignment is degenerate and
-        :class:`faceanon.errors.ImageError` for a bad ``rgb``.
+        Raises :class:`ddfa_v3.errors.NoFaceError` when the 5-point alignment is degenerate and
+        :class:`ddfa_v3.errors.ImageError` for a bad ``rgb``.
         """
         rgb = _check_rgb(rgb)
         if rasterize is None:
@@ -228,7 +228,7 @@ class DDFAv3:
         z = ((world[:, 2].astype(np.float64) - trans[2]) * px_per_unit).astype(np.float32)
         vertices = np.concatenate([v2d_full, z[:, None]], axis=1).astype(np.float32)
 
-        # --- visibility and part labels in the 224 crop (seed algorithm, bug 9 fixed by default)
+        # --- visibility and part labels in the 224 crop (seed algorithm, S-9 fixed by default)
         seg, visible = visible_part_masks(v2d, world[:, 2], normals_rot, self.triangles, fm.annotation,
                                           rasterize, seed_rows=self.seed_label_rows)
         labels_crop = align.labels_from_parts(seg)
@@ -267,16 +267,10 @@ class DDFAv3:
         }
 
     def fit_all(self, rgb: np.ndarray, rasterize: Callable | None = None,
-                detections: list[Detection] | None = None) -> list[tuple[Detection, dict]]:
+                detections: list | None = None) -> list[tuple[FaceBox, dict]]:
         """Detect (unless given) and fit every face; raises NoFaceError when there is none."""
         dets = self.detect(rgb) if detections is None else detections
         if not dets:
             raise NoFaceError("no face found", "check the image, or use the lite backend")
         return [(d, self.fit(rgb, d, rasterize)) for d in dets]
 
-
-def to_facefit(result: dict, detection: Detection, backend: str = "3ddfa-v3") -> FaceFit:
-    """Wrap a :meth:`DDFAv3.fit` dict as a :class:`faceanon.types.FaceFit` (other keys go to extras)."""
-    fields = {k: result[k] for k in FACEFIT_KEYS}
-    extras = {k: v for k, v in result.items() if k not in FACEFIT_KEYS}
-    return FaceFit(detection=detection, backend=backend, extras=extras, **fields)

@@ -1,4 +1,4 @@
-"""Coefficient regressor ``net_recon`` (SEED_PIPELINE.md §A6): backbone + seven 1x1-conv heads.
+"""Coefficient regressor ``net_recon`` (docs/ddfa_v3.md, section 5): backbone + seven 1x1-conv heads.
 
 Output (B, 257) = [id 80 | exp 64 | albedo 80 | angles 3 (pitch, yaw, roll; radians) |
 SH gamma 27 | tx, ty | tz]. Input: the aligned 224x224 RGB crop / 255, no mean/std.

@@ -1,6 +1,6 @@
 """ResNet-50 trunk (v1.5: the stride sits in the 3x3 conv) with torchvision-compatible key names.
 
-Written from the layout description in SEED_PIPELINE.md (§A3, §A6): ``conv1``, ``bn1``, ``relu``,
+Written from the layout of docs/ddfa_v3.md (sections 2 and 5): ``conv1``, ``bn1``, ``relu``,
 ``maxpool``, ``layer1..4`` of bottleneck blocks (``conv1/bn1/conv2/bn2/conv3/bn3`` and, on the first
 block of each stage, ``downsample.{0,1}``). There is no ``fc``: the RetinaFace body uses the stage
 outputs and the reconstruction net pools the last one itself.

@@ -1,18 +1,19 @@
-"""RetinaFace-ResNet50 face detector (SEED_PIPELINE.md §A3), used for the face boxes.
+"""RetinaFace-ResNet50 face detector (docs/ddfa_v3.md, section 2), used for the face boxes.
 
 Network: ResNet-50 trunk (C3/C4/C5) -> FPN (256 ch) -> one SSH module per level -> class / box /
 5-landmark heads with 2 anchors per cell. Priors are built for a fixed 512x512 canvas (10,752
 anchors). Post-processing: score > 0.7, NMS at IoU 0.4 (own implementation, no torchvision),
 boxes truncated to int in the canvas, un-padded and rescaled to the photo, truncated again.
 
-Difference from the seed (bug 4): :meth:`RetinaFaceDetector.detect` returns *every* face, highest
-score first, as :class:`faceanon.types.Detection` records in image px; no face gives ``[]`` (the
-seed returned a sentinel with score -1).
+Difference from the seed (seed bug S-4, docs/seed_compatibility.md): :meth:`RetinaFaceDetector.detect` returns *every* face, highest
+score first, as :class:`FaceBox` records in image px; no face gives ``[]`` (the seed returned a
+sentinel with score -1).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -20,12 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceanon.types import Detection
-
 from .resnet import ResNet50Trunk
 
 __all__ = [
     "CANVAS",
+    "FaceBox",
     "RetinaFaceNet",
     "RetinaFaceDetector",
     "make_priors",
@@ -41,6 +41,16 @@ STEPS = (8, 16, 32)
 VARIANCES = (0.1, 0.2)
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+class FaceBox(NamedTuple):
+    """One detected face in image px (x right, y down): ``box`` (4,) float32 [x1, y1, x2, y2],
+    ``score`` in (0, 1], ``landmarks5`` (5, 2) float32 (image-left eye, image-right eye, nose tip,
+    image-left and image-right mouth corner). The project's adapter makes a ``Detection`` of it."""
+
+    box: np.ndarray
+    score: float
+    landmarks5: np.ndarray
 
 
 def _conv_bn(i: int, o: int, k: int, relu: bool) -> nn.Sequential:
@@ -197,7 +207,7 @@ def preprocess(rgb: np.ndarray, canvas: int = CANVAS) -> tuple[torch.Tensor, tup
 
 
 def _image_left_first(pts: np.ndarray) -> np.ndarray:
-    """Order the eye pair and the mouth-corner pair image-left first (the Detection contract)."""
+    """Order the eye pair and the mouth-corner pair image-left first (the FaceBox contract)."""
     pts = pts.copy()
     for a, b in ((0, 1), (3, 4)):
         if pts[a, 0] > pts[b, 0]:
@@ -206,7 +216,7 @@ def _image_left_first(pts: np.ndarray) -> np.ndarray:
 
 
 class RetinaFaceDetector:
-    """Detector wrapper: ``detect(rgb) -> list[Detection]`` (all faces, highest score first)."""
+    """Detector wrapper: ``detect(rgb) -> list[FaceBox]`` (all faces, highest score first)."""
 
     def __init__(self, net: RetinaFaceNet, score_threshold: float = 0.7, nms_threshold: float = 0.4) -> None:
         self.net = net.eval()
@@ -215,7 +225,7 @@ class RetinaFaceDetector:
         self.priors = torch.from_numpy(make_priors(CANVAS))
 
     @torch.no_grad()
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         h0, w0 = rgb.shape[:2]
         x, pads, scale = preprocess(rgb)
         dev = next(self.net.parameters()).device
@@ -230,7 +240,7 @@ class RetinaFaceDetector:
         order = np.argsort(-scores, kind="stable")
         boxes, lms, scores = boxes[order], lms[order], scores[order]
         keep = nms(boxes, scores, self.nms_threshold)
-        out: list[Detection] = []
+        out: list[FaceBox] = []
         px, py = pads[0], pads[1]
         for k in keep:
             b = np.trunc(boxes[k]).astype(np.int64)  # cast to int in the canvas
@@ -242,6 +252,6 @@ class RetinaFaceDetector:
                 continue
             pts = (lms[k].reshape(5, 2) - np.array([px, py], np.float32)) * scale
             pts = _image_left_first(pts)
-            out.append(Detection(box=b.astype(np.float32), score=float(scores[k]),
-                                 landmarks5=pts.astype(np.float32)))
+            out.append(FaceBox(box=b.astype(np.float32), score=float(scores[k]),
+                               landmarks5=pts.astype(np.float32)))
         return out

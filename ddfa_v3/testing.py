@@ -11,7 +11,7 @@ with the real wrapping, so every loader and the whole ``DDFAv3.detect`` / ``fit`
 * ``retinaface_resnet50_2020-07-20_old_torch.pth`` - a plain state_dict designed so that exactly
   one face is detected on any image: a box of ~45 % of the 512 canvas at its centre (the trunk
   turns zero padding into a centre-peaked field; the class head thresholds it);
-* ``face_model.npy`` - a 0-d object array holding the documented dict (§A7) of a small synthetic
+* ``face_model.npy`` - a 0-d object array holding the documented dict (docs/ddfa_v3.md, section 6) of a small synthetic
   face mesh (N ~ 2,000 vertices), with all keys, 0-based ``tri``/``point_buf`` (pad = M), 8
   annotation parts, 33 ``parallel`` groups and 68/106/134 landmark ids;
 * ``similarity_Lm3D_all.mat`` - ``{'lm': (68, 3)}`` whose 5-point template equals
@@ -372,7 +372,7 @@ def _poly_features(x: np.ndarray, y: np.ndarray, degree: int = 3) -> np.ndarray:
 
 
 def synthetic_face_model(spacing: float = 0.035, seed: int = 0) -> dict:
-    """The documented face_model dict (§A7) for a small synthetic face mesh.
+    """The documented face_model dict (docs/ddfa_v3.md, section 6) for a small synthetic face mesh.
 
     Frame: x right, y up, z toward the viewer, model units like the real model (eye distance ~0.62).
     Triangles are counter-clockwise seen from +z (the seed's normal formula points outward).

@@ -1,11 +1,11 @@
-"""The seed's texture extraction, "extractTex" (SEED_PIPELINE.md §A11), and its UV renderer (§A9).
+"""The seed's texture extraction, "extractTex", and its UV renderer (docs/ddfa_v3.md, section 10).
 
 **Not the project's default texture.** ``faceanon reconstruct`` bakes its texture with
 :mod:`faceanon.stages.texture`: sampled from the full-resolution photo, visibility-aware in image
 space (occluded texels are not given the occluder's pixels), mirror / push-pull filled, with a UV
 gutter. This module reproduces the seed's ``extractTex_uv`` for compatibility and comparison only:
 the colours come from the 224x224 aligned crop, so the result is low resolution whatever the UV
-size (seed bug B6-12), and the uint8 casts before ``cv2.seamlessClone`` truncate (and wrap) as
+size (seed bug S-12, docs/seed_compatibility.md), and the uint8 casts before ``cv2.seamlessClone`` truncate (and wrap) as
 in the seed.
 
 extractTex (:func:`extract_texture_seed`):
@@ -45,7 +45,7 @@ from . import align
 __all__ = ["SEED_UV_EPS", "SEED_UV_SIZE", "uv_screen_vertices", "uv_render", "bilinear_sample_seed",
            "uint8_seed", "vertex_colors_from_uv", "extract_texture_seed"]
 
-#: the CPU UV renderer's epsilon (§A9)
+#: the seed's UV renderer's epsilon (docs/ddfa_v3.md, section 10)
 SEED_UV_EPS = 1e-6
 #: dermaself's UV size (upstream 3DDFA-V3 used 1024)
 SEED_UV_SIZE = 2048
@@ -144,7 +144,7 @@ def uint8_seed(a) -> np.ndarray:
 
 
 def vertex_colors_from_uv(tex, uv) -> np.ndarray:
-    """§A11 step 7, the seed's per-vertex ``extractTex``: ``tex`` (S, S, C) sampled (bilinear, seed
+    """The seed's per-vertex ``extractTex``: ``tex`` (S, S, C) sampled (bilinear, seed
     clamping) at (u (S - 1), (S - 1) - v (S - 1)) -> (N, C) float64."""
     t = np.asarray(tex)
     uv = np.asarray(uv, np.float64)
@@ -166,7 +166,7 @@ def _triangles_and_uv(face_model, fit_result: dict) -> tuple[np.ndarray, np.ndar
 
 def extract_texture_seed(fit_result: dict, face_model, size: int = SEED_UV_SIZE,
                          rasterize: Callable | None = None) -> np.ndarray:
-    """The seed's ``extractTex_uv`` (§A11): (size, size, 3) float64 RGB in [0, 1], row 0 = v 1.
+    """The seed's ``extractTex_uv`` (docs/ddfa_v3.md, section 10): (size, size, 3) float64 RGB in [0, 1], row 0 = v 1.
 
     fit_result: a :meth:`ddfa_v3.model.DDFAv3.fit` dict; reads ``face_texture`` (N, 3),
     ``visible`` (N,), ``crop`` (224, 224, 3) uint8 RGB and ``v2d_crop`` (N, 2) (model coords, y-up).

@@ -1,4 +1,4 @@
-"""Typed records that cross the stages (see DESIGN.md, "Data flow").
+"""Typed records that cross the stages (docs/architecture.md; conventions in docs/conventions.md).
 
 Conventions (every model converts to these once, at its boundary):
 

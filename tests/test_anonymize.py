@@ -301,7 +301,7 @@ def test_valid_mask_excludes_removed_pixels():
 
 def test_real_bfm_bake_has_no_black_texels_and_a_gutter(bfm):
     """The lite BFM mean posed in a photo, re-baked at 2048: no pure-black texel on the islands, nor in
-    a 4-texel gutter around them (the seed's black seams, B6-20)."""
+    a 4-texel gutter around them (the seed's black seams, seed bug S-20 in docs/seed_compatibility.md)."""
     import cv2
 
     mean, tri, uv = bfm.mean_vertices, bfm.triangles, bfm.uv

@@ -85,7 +85,7 @@ def test_anonymize_writes_a_textured_obj(tmp_path, patched_mean):
     assert sorted(p.name for p in d.iterdir()) == ["face.mtl", "face.obj", "face_texture.png"]
     mtl = (d / "face.mtl").read_text()
     assert "map_Kd face_texture.png" in mtl
-    assert not any(line.split()[:1] == ["Tr"] for line in mtl.splitlines()), "MTL must not declare Tr (B6-26)"
+    assert not any(line.split()[:1] == ["Tr"] for line in mtl.splitlines()), "MTL must not declare Tr (seed bug S-26)"
     mesh = trimesh.load(d / "face.obj", force="mesh", process=False)
     assert mesh.visual.kind == "texture"
     assert mesh.visual.material.image is not None and mesh.visual.material.image.size == (128, 128)
@@ -122,7 +122,7 @@ def test_alpha_outside_0_1_is_a_usage_error(tmp_path, patched_mean, alpha):
 
 
 def test_lookup_is_exact_not_by_prefix(tmp_path, patched_mean):
-    """The seed matched images by prefix: stem 'edo' picked 'edoardo_masked.png' (B6-22). Here 'edo'
+    """The seed matched images by prefix: stem 'edo' picked 'edoardo_masked.png' (seed bug S-22, docs/seed_compatibility.md). Here 'edo'
     fails with one clear line and 'edoardo' succeeds."""
     recon, seg, _ = make_layout(tmp_path, stems=("edo", "edoardo"))
     (seg / "edo_masked.png").unlink()

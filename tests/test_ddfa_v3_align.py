@@ -1,4 +1,4 @@
-"""Alignment, crop geometry, the three row conventions and the paste-back (SEED_PIPELINE.md §A5, §A12, §C)."""
+"""Alignment, crop geometry, the three row conventions and the paste-back (docs/ddfa_v3.md, sections 4, 8, 11 and 12)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _npz(reference_dir, stem):
         return {k: z[k] for k in z.files}
 
 
-# --- §C.1: the label maps are reproduced bit-exactly -----------------------------------------------
+# --- golden fixtures (docs/ddfa_v3.md, section 12): the label maps are reproduced bit-exactly -----------------------------------------------
 @pytest.mark.parametrize("stem", STEMS)
 def test_seg_visible_labels_full_bit_exact(stem, reference_dir, spec_data_dir):
     ref = _npz(reference_dir, stem)
@@ -49,7 +49,7 @@ def test_per_part_paste_equals_merged_paste(reference_dir, spec_data_dir):
     assert np.array_equal(out, ref["seg_visible_labels_full"])
 
 
-# --- §C derived crop geometry -----------------------------------------------------------------------------
+# --- golden fixtures: derived crop geometry -----------------------------------------------------------------------------
 @pytest.mark.parametrize("stem,expected", [("edo", (248, 331, 0, 70)), ("sis", (220, 330, -7, 70))])
 def test_crop_geometry_from_stored_trans_params(stem, expected, reference_dir, summary):
     tp = _npz(reference_dir, stem)["trans_params"]
@@ -139,7 +139,7 @@ def test_conversion_223_minus_y_landmark_rows(reference_dir, spec_data_dir):
 
 
 def test_conversion_224_minus_y_cpu_raster_rows(reference_dir, spec_data_dir):
-    """§C.3: the crop label bbox equals the integer pixels covered in the (x, 224 - y) raster frame."""
+    """Golden fixtures: the crop label bbox equals the integer pixels covered in the (x, 224 - y) raster frame."""
     v = np.array([[3.0, 0.0], [7.5, 224.0]], np.float32)
     np.testing.assert_array_equal(align.v2d_to_cpu_raster_px(v), [[3, 224], [7.5, 0]])
     for stem in STEMS:
@@ -149,7 +149,7 @@ def test_conversion_224_minus_y_cpu_raster_rows(reference_dir, spec_data_dir):
         p = align.v2d_to_cpu_raster_px(v2d).astype(np.float64)
         assert rows.min() == int(np.ceil(p[:, 1].min())) and rows.max() == int(np.floor(p[:, 1].max()))
         assert cols.min() == int(np.ceil(p[:, 0].min())) and cols.max() == int(np.floor(p[:, 0].max()))
-        # and the landmark convention is exactly one row higher (bug 9)
+        # and the landmark convention is exactly one row higher (seed bug S-9)
         q = align.v2d_to_crop_px(v2d).astype(np.float64)
         np.testing.assert_allclose(p[:, 1] - q[:, 1], 1.0, atol=1e-4)
 

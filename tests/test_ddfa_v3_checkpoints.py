@@ -10,7 +10,7 @@ from ddfa_v3.landmark106 import LargeBaseNet
 from ddfa_v3.recon_net import ReconNet
 from ddfa_v3.retinaface import RetinaFaceNet
 from ddfa_v3.testing import random_state_dict, wrap_large_base_net, wrap_net_recon, wrap_retinaface
-from faceanon.errors import AssetError, CheckpointError
+from ddfa_v3.errors import AssetError, CheckpointError
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 from ddfa_v3.face_model import REQUIRED_KEYS, FaceModel, rotation_matrix, sh_basis
 from ddfa_v3.model import pose_from_angles, winding_is_ccw_yup
 from ddfa_v3.testing import synthetic_face_model
-from faceanon.errors import AssetError
+from ddfa_v3.errors import AssetError
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
-"""Golden comparison with the real 3DDFA-V3 outputs (SEED_PIPELINE.md §C) - needs the official weights.
+"""Golden comparison with the real 3DDFA-V3 outputs (docs/ddfa_v3.md, section 12) - needs the official weights.
 
 Skipped unless ``FACEANON_3DDFA_V3_DIR`` names a folder holding the five official files
 (net_recon.pth, face_model.npy, large_base_net.pth, retinaface_resnet50_2020-07-20_old_torch.pth,
-similarity_Lm3D_all.mat). Tolerances are the spec's suggestions.
+similarity_Lm3D_all.mat). Tolerances as in docs/ddfa_v3.md, section 12.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's contour-marched 106 landmarks ``ldm106_2d`` (SEED_PIPELINE.md §A10): ddfa_v3.landmarks."""
+"""The seed's contour-marched 106 landmarks ``ldm106_2d`` (docs/ddfa_v3.md, section 9): ddfa_v3.landmarks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from faceanon.types import Detection
 
 
 def _project_np(shape, angles, trans):
-    """Independent numpy camera (§A8): world = R p + t, R = Rz Ry Rx, z_c = 10 - z, x = 1015 x / z_c + 112."""
+    """Independent numpy camera (docs/ddfa_v3.md, section 7): world = R p + t, R = Rz Ry Rx, z_c = 10 - z, x = 1015 x / z_c + 112."""
     a, b, g = angles
     rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
     ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])

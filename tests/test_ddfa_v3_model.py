@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from ddfa_v3 import align
-from ddfa_v3.model import DDFAv3, pose_from_angles, to_facefit, visible_part_masks
+from ddfa_v3.errors import ImageError, NoFaceError
+from ddfa_v3.model import DDFAv3, FaceBox, pose_from_angles, visible_part_masks
 from ddfa_v3.testing import ASSET_FILES, synthetic_layout106, write_synthetic_assets
-from faceanon.errors import ImageError, NoFaceError
+from faceanon.models.ddfa_v3_backend import to_detection, to_facefit
 from faceanon.types import Detection, FaceFit
 
 try:
@@ -88,7 +89,7 @@ def test_asset_files(assets):
 def test_detect_finds_exactly_one_centred_face(detections, photo):
     assert len(detections) == 1
     d = detections[0]
-    assert isinstance(d, Detection) and d.box.dtype == np.float32 and d.score > 0.7
+    assert isinstance(d, FaceBox) and d.box.dtype == np.float32 and d.score > 0.7
     h, w = photo.shape[:2]
     cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
     assert abs(cx - w / 2) < 0.1 * w and abs(cy - h / 2) < 0.1 * h
@@ -172,8 +173,10 @@ def test_bug9_fix_is_a_one_row_shift(result, model):
 
 
 def test_facefit_wrapper(result, detections):
-    ff = to_facefit(result, detections[0])
-    assert isinstance(ff, FaceFit) and ff.backend == "3ddfa-v3"
+    det = to_detection(detections[0])
+    assert isinstance(det, Detection) and np.array_equal(det.box, detections[0].box)
+    ff = to_facefit(result, det)
+    assert isinstance(ff, FaceFit) and ff.backend == "3ddfa-v3" and ff.detection is det
     np.testing.assert_array_equal(ff.v2d, result["v2d_full"])
     assert "seg_visible_labels_full" in ff.extras and "vertices" not in ff.extras
 

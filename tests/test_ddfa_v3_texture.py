@@ -1,4 +1,4 @@
-"""The seed's extractTex (SEED_PIPELINE.md §A11) and UV renderer mapping (§A9): ddfa_v3.texture."""
+"""The seed's extractTex and UV renderer mapping (docs/ddfa_v3.md, section 10): ddfa_v3.texture."""
 
 from __future__ import annotations
 

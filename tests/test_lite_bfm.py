@@ -82,7 +82,7 @@ def test_bfm_shapes_and_landmark_ids(model):
     assert model.u.shape == (115095,) and model.w_shp.shape == (115095, 40) and model.w_exp.shape == (115095, 10)
     assert model.tri.shape == (76073, 3) and model.tri.dtype == np.int32
     assert model.uv.shape == (38365, 2) and model.labels.shape == (38365,)
-    # LITE_MODEL 3.2: first no-neck landmark ids and the nose tip / outer eye corners
+    # docs/lite_model.md, section 3.2: first no-neck landmark ids and the nose tip / outer eye corners
     assert model.kp68[:4].tolist() == [17440, 17716, 17222, 16770]
     assert model.kp68[[30, 36, 45]].tolist() == [8192, 2215, 14066]
     assert len(np.unique(model.tri)) == 38365  # every vertex is used

@@ -1,5 +1,5 @@
 """The lite pipeline end to end on real assets: CenterFace detection, the two-pass mb05 fit, the
-FaceFit conventions and the visible label map, against LITE_MODEL.md's reference numbers."""
+FaceFit conventions and the visible label map, against the reference numbers of docs/lite_model.md, section 6."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def detector(mirror_dir) -> CenterFace:
 
 @pytest.fixture(scope="module")
 def spec_detector(mirror_dir) -> CenterFace:
-    """The single-pass detection LITE_MODEL's reference numbers were made with (no coarse pass:
+    """The single-pass detection the reference numbers (docs/lite_model.md, section 6) were made with (no coarse pass:
     it changes the box of a face above CenterFace.LARGE_FACE px, e.g. eos_image_0010's)."""
     return CenterFace(mirror_dir / "detectors/centerface.onnx", coarse_side=None)
 
@@ -220,7 +220,7 @@ ALISON_LM5 = [[196.31, 267.05], [291.34, 263.79], [240.67, 319.63], [203.42, 358
 
 
 def test_faceboxes_box_reproduces_reference_bit_for_bit(backend, alison, ref):
-    """With the spec's FaceBoxes box, pass 1 and the refinement equal the upstream numbers."""
+    """With the reference FaceBoxes box, pass 1 and the refinement equal the upstream numbers."""
     box = np.array(ref["box"][:4], np.float64)
     roi1 = roi_from_box(box)
     np.testing.assert_allclose(roi1, ref["roi_box"], atol=1e-3)
@@ -243,14 +243,14 @@ def test_one_pass_pose_and_scale_match_reference(backend, alison, ref):
     np.testing.assert_allclose(fit.pose, ref["ypr"], atol=0.1)
     assert fit.extras["scale"] == pytest.approx(ref["scale"], rel=1e-3)
     np.testing.assert_allclose(fit.extras["camera"][:, 3], ref["t3d"], atol=1e-2)
-    v = fit.vertices  # LITE_MODEL 7.3 dense ranges
+    v = fit.vertices  # docs/lite_model.md, section 6: dense ranges
     np.testing.assert_allclose(v.min(0), [134.02, 162.65, 0.0], atol=0.5)
     np.testing.assert_allclose(v.max(0), [359.98, 439.63, 186.94], atol=0.5)
 
 
 @pytest.mark.parametrize("name", PHOTOS + ["eos_image_0010.png"])
 def test_centerface_pipeline_pose_matches_reference(spec_detector, backend, photos_dir, fixtures_ref, name):
-    """LITE_MODEL 7.4 stores the CenterFace pipeline's one-pass and refined poses (2 decimals)."""
+    """The reference data (docs/lite_model.md, section 6) stores the CenterFace pipeline's one-pass and refined poses (2 decimals)."""
     rgb = read_rgb(photos_dir / name)
     det = spec_detector.detect(rgb)[0]
     fit = backend.fit(rgb, det)

@@ -22,7 +22,7 @@ from faceanon.models.mb05 import MobileNetV1
 
 
 def test_roi_from_box_matches_spec_reference():
-    # LITE_MODEL 7.1: FaceBoxes box of alison1 -> pass-1 ROI
+    # docs/lite_model.md, section 6: FaceBoxes box of alison1 -> pass-1 ROI
     roi = roi_from_box([138.1719512939453, 151.58975219726562, 354.6531982421875, 431.8039245605469, 0.99])
     np.testing.assert_allclose(roi, [50.412567, 130.465515, 442.412567, 522.465515], atol=1e-4)
     assert roi[2] - roi[0] == 392  # int(1.58 * mean side), truncated
@@ -196,7 +196,7 @@ def test_safe_unpickler_loads_numpy_arrays(tmp_path):
 def test_mb05_architecture_matches_spec():
     net = MobileNetV1().eval()
     n = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("fc_lm."))
-    assert n == 850_398  # LITE_MODEL 1.1 (without fc_lm)
+    assert n == 850_398  # docs/lite_model.md, section 1.1 (without fc_lm)
     keys = net.state_dict().keys()
     assert len(keys) == 166  # same count as the checkpoint (fc_param -> fc, fc_lm kept)
     assert "dw5_6.conv_sep.weight" in keys and "fc.weight" in keys

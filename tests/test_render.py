@@ -43,7 +43,7 @@ def test_model_plus_x_is_image_right_and_plus_y_is_up():
 
 def test_real_face_labels_render_right_eye_on_the_image_left(bfm):
     """Label 1 (subject's right eye, model x < 0) on the image LEFT, label 2 on the right, both above the
-    lips: upright and not mirrored (the seed's PyTorch3D view was mirrored, B6-27)."""
+    lips: upright and not mirrored (the seed's PyTorch3D view was mirrored, seed bug S-27 in docs/seed_compatibility.md)."""
     mean, tri, uv, labels = bfm.mean_vertices, bfm.triangles, bfm.uv, bfm.labels
     assert mean[labels == 1, 0].mean() < 0 < mean[labels == 2, 0].mean()
     tex = paint_texture(uv, tri, label_colours(labels), 512)
@@ -88,7 +88,7 @@ def test_transparent_background_has_alpha_zero_corners_and_antialiased_silhouett
         assert corner[3] == 0
     alpha = img[..., 3]
     partial = (alpha > 0) & (alpha < 255)
-    assert partial.sum() > 100, "no intermediate alpha: the silhouette is aliased (B6-29)"
+    assert partial.sum() > 100, "no intermediate alpha: the silhouette is aliased (seed bug S-29)"
     # the partial pixels sit on the silhouette: each touches a fully transparent or fully opaque one
     import cv2
 
@@ -118,7 +118,7 @@ def test_white_background_corners_are_white():
 
 def test_nearest_surface_wins_and_nothing_is_clipped_below_zero():
     """Green quad in front (larger z) of a red one, both at NEGATIVE z: the green one is seen, and the
-    image is identical after shifting z (the seed's PyTorch3D camera dropped z < 0, B6-27)."""
+    image is identical after shifting z (the seed's PyTorch3D camera dropped z < 0, seed bug S-27)."""
     back = grid_mesh(-1, -1, 1, 1, -5000.0, 2, (0.02, 0.02, 0.45, 0.98))
     front = grid_mesh(-0.5, -0.5, 0.5, 0.5, -4000.0, 2, (0.55, 0.02, 0.98, 0.98))
     tex = np.zeros((64, 64, 3), np.uint8)

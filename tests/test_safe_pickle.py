@@ -56,9 +56,10 @@ def test_pickle_with_code_is_refused(tmp_path):
 
 
 def test_face_model_refuses_a_malicious_file(tmp_path):
+    from ddfa_v3.errors import AssetError as V3AssetError
     from ddfa_v3.face_model import FaceModel
 
     p = tmp_path / "face_model.npy"
     _write_object_npy(p, {"u": _Evil()})
-    with pytest.raises(AssetError, match="cannot read face model"):
+    with pytest.raises(V3AssetError, match="cannot read face model"):
         FaceModel(p)

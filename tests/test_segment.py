@@ -40,7 +40,7 @@ def test_every_eye_and_lip_pixel_is_fully_transparent(ref):
     core = np.isin(labels, REMOVED)
     assert core.sum() > 500
     assert (rgba[..., 3][core] == 0).all()
-    # bug B6-15: alpha is exactly 0 on EVERY removed pixel, not only deep inside
+    # seed bug S-15 (docs/seed_compatibility.md): alpha is exactly 0 on EVERY removed pixel, not only deep inside
     assert (rgba[..., 3][removed] == 0).all()
     # and nothing outside the removed region is fully transparent
     assert (rgba[..., 3][~removed] > 0).all()

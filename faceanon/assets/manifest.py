@@ -4,7 +4,7 @@ A file's ``name`` is also its path inside the data dir and inside a mirror (``<m
 
 Two model sets exist:
 
-* ``lite`` -- every file of the project's mirror (``shared/assets/MANIFEST.md``), pinned to upstream
+* ``lite`` -- every file of the lite model set (docs/lite_model.md), pinned to upstream
   commits and verified against known sha256 values.
 * ``3ddfa-v3`` -- the 3DDFA-V3 files hosted on Hugging Face. Their sha256 values are not known in
   advance (``sha256=None``): the store trusts the first download, records its hash in the data dir

@@ -46,8 +46,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -59,7 +57,9 @@ from faceanon.audit import layout as _layout
 from faceanon.audit import metrics as _m
 from faceanon.audit import pose as _pose
 from faceanon.audit.metrics import DEFAULT_TOLERANCE, face_region_stats
-from faceanon.errors import OutputError, UsageError
+from faceanon.errors import FaceanonError, UsageError
+from faceanon.io.atomic import atomic_write
+from faceanon.io.records import read_npz
 
 DEFAULT_THRESHOLD = 0.6
 AUDIT_VERSION = 2  # 2: eraser baseline, attacks table, pose buckets, moved eye, skin mean colour, far pixels
@@ -384,22 +384,10 @@ def attacks_csv_path(csv_path: Path) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".incomplete", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", "check the folder's permissions and free space") from None
+    """Write ``text`` to ``path`` atomically (:func:`faceanon.io.atomic.atomic_write`: temporary file
+    in the same folder, fsync, rename; an OSError becomes a one-line OutputError naming the path)."""
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
 
 
 def _csv_cell(v) -> str:
@@ -512,7 +500,7 @@ def load_render_rgb(path: Path, background: int = 128) -> np.ndarray:
 
 
 def _npz_scalar(d, key, kind=float, default=None):
-    if key not in d.files:
+    if key not in d:
         return default
     v = np.asarray(d[key])
     try:
@@ -522,18 +510,19 @@ def _npz_scalar(d, key, kind=float, default=None):
 
 
 def read_face_npz(path: Path) -> dict:
-    """The keys of a ``<stem>_projections.npz`` the audit uses (missing ones are None)."""
-    with np.load(path, allow_pickle=False) as d:
-        out = {
-            "labels": np.asarray(d["seg_visible_labels_full"]).astype(np.uint8) if "seg_visible_labels_full" in d.files else None,
-            "landmarks68": np.asarray(d["landmarks68"], dtype=np.float64) if "landmarks68" in d.files else None,
-            "box": np.asarray(d["box"], dtype=np.float64).reshape(-1)[:4] if "box" in d.files else None,
-            "score": _npz_scalar(d, "score", float, NAN),
-            "pose": np.asarray(d["pose"], dtype=np.float64).reshape(-1)[:3] if "pose" in d.files else None,
-            "backend": _npz_scalar(d, "backend", str, ""),
-            "face_index": _npz_scalar(d, "face_index", int, None),
-            "face_count": _npz_scalar(d, "face_count", int, None),
-        }
+    """The keys of a ``<stem>_projections.npz`` the audit uses (missing ones are None), read by
+    :func:`faceanon.io.records.read_npz` (no pickle; a broken file is a one-line FaceanonError)."""
+    d = read_npz(path)
+    out = {
+        "labels": np.asarray(d["seg_visible_labels_full"]).astype(np.uint8) if "seg_visible_labels_full" in d else None,
+        "landmarks68": np.asarray(d["landmarks68"], dtype=np.float64) if "landmarks68" in d else None,
+        "box": np.asarray(d["box"], dtype=np.float64).reshape(-1)[:4] if "box" in d else None,
+        "score": _npz_scalar(d, "score", float, NAN),
+        "pose": np.asarray(d["pose"], dtype=np.float64).reshape(-1)[:3] if "pose" in d else None,
+        "backend": _npz_scalar(d, "backend", str, ""),
+        "face_index": _npz_scalar(d, "face_index", int, None),
+        "face_count": _npz_scalar(d, "face_count", int, None),
+    }
     if out["landmarks68"] is not None and out["landmarks68"].shape != (68, 2):
         out["landmarks68"] = None
     return out
@@ -623,7 +612,7 @@ def _audit_image(img: _layout.ImageFiles, models, threshold: float, tolerance: f
             rec_errors.append("")
         except Exception as exc:  # noqa: BLE001
             recs.append(None)
-            rec_errors.append(f"cannot read {f.npz}: {exc}")
+            rec_errors.append(exc.message if isinstance(exc, FaceanonError) else f"cannot read {f.npz}: {exc}")
     gt, gt_note = _image_pose(img)
     gt_face = _pose.assign_ground_truth(gt, [r["landmarks68"] if r else None for r in recs]) if gt else None
     if gt is not None and gt_face is None:

@@ -34,6 +34,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 
 from faceanon.audit.color import ciede2000, srgb_to_lab
+from faceanon.checks import check_image
 
 EYE = (1, 2)
 MOUTH = (6, 7)
@@ -66,8 +67,7 @@ def region_delta_e(original: np.ndarray, composite: np.ndarray, labels: np.ndarr
     original = np.asarray(original)
     composite = np.asarray(composite)
     labels = np.asarray(labels)
-    if original.ndim != 3 or original.shape[2] != 3 or original.dtype != np.uint8:
-        raise ValueError(f"original: expected (H, W, 3) uint8, got {original.shape} {original.dtype}")
+    check_image(original, "original")
     if composite.shape != original.shape or composite.dtype != np.uint8:
         raise ValueError(f"composite: expected {original.shape} uint8 like the original, got {composite.shape} {composite.dtype}")
     if labels.shape != original.shape[:2]:

@@ -20,6 +20,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.errors import AssetError, FaceanonError
 
 PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
@@ -163,10 +164,7 @@ class FaceModels(Recognizer):
 
     @staticmethod
     def _rgb(image: np.ndarray) -> np.ndarray:
-        img = np.asarray(image)
-        if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8:
-            raise ValueError(f"image: expected (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
-        return np.ascontiguousarray(img[:, :, :3])
+        return np.ascontiguousarray(check_image(image, "image", channels=(3, 4))[:, :, :3])
 
     # -- public API ------------------------------------------------------------------------------
     def embed(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:

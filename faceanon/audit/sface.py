@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from faceanon.audit.recognizer import Recognizer
+from faceanon.checks import check_image
 from faceanon.errors import AssetError, FaceanonError
 
 EXTRA = "audit-sface"
@@ -97,9 +98,7 @@ class SFace(Recognizer):
 
     def aligned(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
         """The (112, 112, 3) uint8 RGB crop the network sees (ArcFace template, OpenCV's alignCrop)."""
-        img = np.asarray(image)
-        if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8:
-            raise ValueError(f"image: expected (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
+        img = check_image(image, "image", channels=(3, 4))
         p5 = five_points(landmarks68)
         x1, y1 = p5.min(axis=0)
         x2, y2 = p5.max(axis=0)

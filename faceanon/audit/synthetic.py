@@ -20,6 +20,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from faceanon.io.atomic import atomic_save_npz
+
 UPPER_LIP = [48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60]
 LOWER_LIP = [54, 55, 56, 57, 58, 59, 48, 60, 67, 66, 65, 64]
 
@@ -91,9 +93,8 @@ class FakeFace:
 
 def save_projections_npz(path: Path, face: FakeFace, img_wh, face_index: int, face_count: int) -> None:
     """A ``<stem>_projections.npz`` with the lead's key set (v2d_full/trans_params are placeholders)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     lm = np.asarray(face.landmarks68, np.float32)
-    np.savez(
+    atomic_save_npz(
         path,
         seg_visible_labels_full=np.asarray(face.labels, np.uint8),
         v2d_full=lm.copy(),

@@ -29,7 +29,7 @@ class _Face:
 def find_masked(stem: str, seg: Path) -> Optional[Path]:
     """``SEG/<stem>_masked.png``: the exact name, else a unique case-insensitive match; None if absent.
 
-    Never a prefix match (the seed's ``edo`` would pick ``edoardo_masked.png``, B6-22). Two
+    Never a prefix match (the seed's ``edo`` would pick ``edoardo_masked.png``, seed bug S-22 in docs/seed_compatibility.md). Two
     case-variants of the name raise a one-line :class:`ImageError` naming both.
     """
     rel = Path(stem)

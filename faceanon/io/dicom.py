@@ -37,6 +37,7 @@ from typing import Optional
 
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.errors import ImageError, OutputError
 from faceanon.types import ImageRecord
 
@@ -448,9 +449,7 @@ def write_dicom(path: Path | str, rgb: np.ndarray, *, original: DicomRecord, dei
     from faceanon.io.atomic import atomic_write
 
     target = Path(path)
-    rgb = np.asarray(rgb)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"write_dicom: rgb must be (H, W, 3) uint8, got {rgb.dtype} {rgb.shape}")
+    rgb = check_image(rgb, "rgb", where="write_dicom")
     ds = copy.deepcopy(original.dataset)
     if rgb.shape[:2] != (int(ds.Rows), int(ds.Columns)):
         raise ValueError(f"write_dicom: rgb is {rgb.shape[1]}×{rgb.shape[0]}, the input {ds.Columns}×{ds.Rows}")

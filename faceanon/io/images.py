@@ -45,6 +45,7 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, ImageFile
 
+from faceanon.checks import check_image
 from faceanon.errors import FaceanonError, ImageError, OutputError, UsageError
 from faceanon.io import formats
 from faceanon.io.atomic import atomic_write
@@ -560,8 +561,7 @@ def _load(path: Path, max_pixels: Optional[int], min_side: int) -> ImageRecord:
                 quality = estimate_jpeg_quality(getattr(img, "quantization", None))
             rgb, icc = _to_rgb(img, icc)
     rgb = _apply_orientation(rgb, orientation)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:  # pragma: no cover - defensive
-        raise ImageError(f"{path}: unexpected decoded layout {rgb.dtype} {rgb.shape}")
+    check_image(rgb, "the decoded image", where=str(path), error=ImageError)  # defensive: every decoder gives RGB
     if not rgb.flags.writeable or not rgb.flags.c_contiguous:
         rgb = np.array(rgb, order="C")
     return ImageRecord(path=path, rgb=rgb, icc=icc, fmt=fmt, jpeg_quality=quality, orientation=orientation)

@@ -1,6 +1,6 @@
 """Wavefront OBJ/MTL: textured triangle meshes with one UV per vertex.
 
-Layout written by :func:`write_obj` (the seed's ``*_extractTex.obj`` layout, §A13)::
+Layout written by :func:`write_obj` (the seed's ``*_extractTex.obj`` layout, docs/seed_compatibility.md, section 1.2)::
 
     mtllib <mtl>
     usemtl material_0
@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 
+from faceanon.cache import BoundedCache, content_digest
 from faceanon.errors import FaceanonError
 from faceanon.io.atomic import atomic_write
 from faceanon.raster import format_rows
@@ -49,46 +50,32 @@ def write_mtl(mtl_path: Path | str, texture_png_name: Optional[str]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-_TOPOLOGY_CACHE: dict[tuple, tuple[str, str]] = {}
+_TOPOLOGY_CACHE: BoundedCache[tuple[str, str]] = BoundedCache(4)
 
 
 def _topology_text(uv: np.ndarray, triangles: np.ndarray, precision: int) -> tuple[str, str]:
     """The ``vt`` and ``f`` lines. Every face of one model shares its UVs and triangles, so the text
     is cached per (uv, triangles, precision): a batch formats it once instead of once per mesh."""
-    import hashlib
-
     uv64 = np.ascontiguousarray(uv, np.float64)
     tri64 = np.ascontiguousarray(triangles, np.int64)
-    key = (precision, uv64.shape, tri64.shape, hashlib.sha1(uv64.tobytes()).hexdigest(),
-           hashlib.sha1(tri64.tobytes()).hexdigest())
-    hit = _TOPOLOGY_CACHE.get(key)
-    if hit is None:
+
+    def build() -> tuple[str, str]:
         m = tri64.shape[0]
         vt_text = format_rows(uv64, precision, "vt")
         f_text = ("f %d/%d %d/%d %d/%d\n" * m) % tuple(np.repeat(tri64 + 1, 2, axis=1).ravel().tolist())
-        if len(_TOPOLOGY_CACHE) >= 4:
-            _TOPOLOGY_CACHE.pop(next(iter(_TOPOLOGY_CACHE)))
-        hit = _TOPOLOGY_CACHE[key] = (vt_text, f_text)
-    return hit
+        return vt_text, f_text
+
+    return _TOPOLOGY_CACHE.get_or_build((precision, content_digest(uv64, tri64)), build)
 
 
-_VERTEX_CACHE: dict[tuple, str] = {}
+_VERTEX_CACHE: BoundedCache[str] = BoundedCache(2)
 
 
 def _vertex_text(vertices: np.ndarray, precision: int) -> str:
     """The ``v`` lines, cached by content: at ``--alpha 1`` every anonymized face is exactly the
     mean face, so a batch formats its vertices once."""
-    import hashlib
-
     v64 = np.ascontiguousarray(vertices, np.float64)
-    key = (precision, v64.shape, hashlib.sha1(v64.tobytes()).hexdigest())
-    hit = _VERTEX_CACHE.get(key)
-    if hit is None:
-        hit = format_rows(v64, precision, "v")
-        if len(_VERTEX_CACHE) >= 2:
-            _VERTEX_CACHE.pop(next(iter(_VERTEX_CACHE)))
-        _VERTEX_CACHE[key] = hit
-    return hit
+    return _VERTEX_CACHE.get_or_build((precision, content_digest(v64)), lambda: format_rows(v64, precision, "v"))
 
 
 def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triangles: np.ndarray, *,

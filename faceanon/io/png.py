@@ -23,6 +23,8 @@ import zlib
 
 import numpy as np
 
+from faceanon.checks import check_image
+
 try:  # ISA-L's deflate: 4-5x faster than zlib at level 1
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - exercised through the monkeypatched fallback test
@@ -66,9 +68,7 @@ def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
     """
     if not 0 <= int(level) <= 9:
         raise ValueError(f"encode_png: level must be in 0..9, got {level}")
-    arr = np.asarray(pixels)
-    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] not in _COLOUR_TYPE:
-        raise ValueError(f"encode_png: expected (H, W, 3|4) uint8, got {arr.shape} {arr.dtype}")
+    arr = check_image(pixels, "pixels", where="encode_png", channels=tuple(_COLOUR_TYPE))
     h, w, c = arr.shape
     if h < 1 or w < 1 or h >= 2**31 or w >= 2**31:
         raise ValueError(f"encode_png: bad image size {w}x{h}")

@@ -1,4 +1,4 @@
-"""The ``<stem>_projections.npz`` contract (SEED_PIPELINE.md §A13 and §C).
+"""The ``<stem>_projections.npz`` contract (docs/seed_compatibility.md, section 1.1).
 
 Required keys, exactly as the seed (3DDFA-V3 / dermaself) writes them, so that seed files and ours
 are interchangeable:
@@ -235,7 +235,32 @@ def load_projections(path: Path | str, *, expected_size: Optional[tuple[int, int
     (object) arrays.
     """
     path = Path(path)
-    hint = "re-run `faceanon reconstruct` for this image"
+    raw = read_npz(path)
+    try:
+        out = _validate(raw)
+    except _Bad as bad:
+        raise FaceanonError(f"{path}: key {bad.key!r} {bad.msg}", hint=_HINT) from None
+    if expected_size is not None:
+        ew, eh = (int(x) for x in expected_size)
+        w, h = (int(x) for x in out["img_size"])
+        if (w, h) != (ew, eh):
+            raise FaceanonError(f"{path}: key 'img_size' is {w}×{h} but the image is {ew}×{eh}",
+                                hint="the projections belong to another (or re-oriented) image; " + _HINT)
+    return out
+
+
+_HINT = "re-run `faceanon reconstruct` for this image"
+
+
+def read_npz(path: Path | str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read without pickle and without any check of the keys
+    (:func:`load_projections` checks them; ``faceanon audit`` takes what it finds).
+
+    Raises :class:`FaceanonError` naming the file: missing, not an npz (or a bare .npy), unreadable,
+    or holding a pickled (object) array.
+    """
+    path = Path(path)
+    hint = _HINT
     try:
         # our own handle: numpy leaks its file when the zip directory is corrupt
         with open(path, "rb") as fh:
@@ -256,14 +281,4 @@ def load_projections(path: Path | str, *, expected_size: Optional[tuple[int, int
         raise FaceanonError(f"{path}: projections file not found", hint=hint) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise FaceanonError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})", hint=hint) from None
-    try:
-        out = _validate(raw)
-    except _Bad as bad:
-        raise FaceanonError(f"{path}: key {bad.key!r} {bad.msg}", hint=hint) from None
-    if expected_size is not None:
-        ew, eh = (int(x) for x in expected_size)
-        w, h = (int(x) for x in out["img_size"])
-        if (w, h) != (ew, eh):
-            raise FaceanonError(f"{path}: key 'img_size' is {w}×{h} but the image is {ew}×{eh}",
-                                hint="the projections belong to another (or re-oriented) image; " + hint)
-    return out
+    return raw

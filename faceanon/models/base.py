@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.errors import ImageError
 from faceanon.types import Detection, FaceFit
 
@@ -23,14 +24,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "rgb") -> np.ndarray:
     """
     if not isinstance(image, np.ndarray):
         raise ImageError(f"{name} must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ImageError(f"{name} must be uint8, got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ImageError(f"{name} must have shape (H, W, 3), got {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ImageError(f"{name} is empty: shape {image.shape}")
+    image = check_image(image[:, :, None] if image.ndim == 2 else image, name, channels=(3, 1, 4), error=ImageError)
     if image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
     elif image.shape[2] == 4:

@@ -1,6 +1,6 @@
 """The no-neck BFM of 3DDFA_V2, rebuilt from its public sources and cached as one derived ``.npz``.
 
-Recipe: LITE_MODEL.md section 3.2 (``bfm_noneck_v3.pkl`` itself is not distributed). The first use
+Recipe: docs/lite_model.md, section 3.2 (``bfm_noneck_v3.pkl`` itself is not distributed). The first use
 assembles the model from ``bfm/*.npy``, ``3ddfa_v2/indices.npy``, ``3ddfa_v2/tri.pkl`` and
 ``3ddfa_v2/BFM_UV.mat``, computes the per-vertex part labels (:mod:`faceanon.models.lite_labels`)
 and writes ``bfm_noneck_<key>.npz`` into the cache directory, where ``<key>`` is a short hash of
@@ -128,7 +128,7 @@ def _load_npy(path: Path, dtype, shape: tuple | None = None) -> np.ndarray:
 
 
 def build_arrays(sources: BFMSources) -> dict[str, np.ndarray]:
-    """Assemble the no-neck model (LITE_MODEL 3.2) + UVs + part labels. Slow (~1 s): cached."""
+    """Assemble the no-neck model (docs/lite_model.md, section 3.2) + UVs + part labels. Slow (~1 s): cached."""
     from scipy.io import loadmat  # only needed for a rebuild
 
     n3 = 3 * N_FULL
@@ -190,7 +190,7 @@ class BFMModel:
         w_shp:  (3N, 40) float32 shape basis;  w_exp: (3N, 10) float32 expression basis
         kp68:   (68,) int64 no-neck vertex id of each iBUG-68 landmark
         tri:    (M, 3) int32 triangles as in tri.pkl (image-space front faces have POSITIVE signed
-                area, LITE_MODEL 3.5); :attr:`triangles` is the project (reversed) winding
+                area, docs/lite_model.md, section 3.5); :attr:`triangles` is the project (reversed) winding
         uv:     (N, 2) float32 in [0, 1], u right, v up
         labels: (N,) uint8 per-vertex part labels (faceanon.types)
         path:   the derived .npz it was loaded from (None when built in memory)

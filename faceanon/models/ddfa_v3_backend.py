@@ -3,12 +3,20 @@
 One :class:`ddfa_v3.model.DDFAv3` instance (detector + landmark net + reconstruction net + face
 model) is shared by the detector and the backend; it is loaded once per process by
 :mod:`faceanon.models.loader`.
+
+This is the package boundary: ``ddfa_v3`` imports nothing from ``faceanon``, so its records
+(:class:`ddfa_v3.retinaface.FaceBox`, the :meth:`~ddfa_v3.model.DDFAv3.fit` dict) become
+:class:`~faceanon.types.Detection` / :class:`~faceanon.types.FaceFit` here, and its errors
+(:mod:`ddfa_v3.errors`) become the project's family (:func:`project_errors`).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
+from faceanon import errors
 from faceanon.models.base import FaceDetector, ReconstructionBackend, as_rgb_uint8
 from faceanon.types import Detection, FaceFit
 
@@ -24,6 +32,34 @@ V3_FILES = {
 }
 
 
+@contextmanager
+def project_errors():
+    """Re-raise a :class:`ddfa_v3.errors.DDFAv3Error` as the project error of the same name
+    (CheckpointError, AssetError, ImageError, NoFaceError), message and hint unchanged."""
+    from ddfa_v3 import errors as v3_errors
+
+    try:
+        yield
+    except v3_errors.DDFAv3Error as exc:
+        cls = getattr(errors, type(exc).__name__, errors.FaceanonError)
+        raise cls(exc.message, exc.hint) from exc
+
+
+def to_detection(face) -> Detection:
+    """A :class:`ddfa_v3.retinaface.FaceBox` as a :class:`faceanon.types.Detection` (same fields)."""
+    return Detection(box=np.asarray(face.box, np.float32), score=float(face.score),
+                     landmarks5=np.asarray(face.landmarks5, np.float32))
+
+
+def to_facefit(result: dict, detection: Detection, backend: str = NAME) -> FaceFit:
+    """Wrap a :meth:`ddfa_v3.model.DDFAv3.fit` dict as a :class:`FaceFit` (other keys go to extras)."""
+    from ddfa_v3.model import FACEFIT_KEYS
+
+    fields = {k: result[k] for k in FACEFIT_KEYS}
+    extras = {k: v for k, v in result.items() if k not in FACEFIT_KEYS}
+    return FaceFit(detection=detection, backend=backend, extras=extras, **fields)
+
+
 class DDFAv3Detector(FaceDetector):
     """RetinaFace-ResNet50 of 3DDFA-V3, with the project's size and count filters."""
 
@@ -36,7 +72,8 @@ class DDFAv3Detector(FaceDetector):
         return self.detect_with_rejected(rgb)[0]
 
     def detect_with_rejected(self, rgb: np.ndarray) -> tuple[list[Detection], list[Detection]]:
-        found = self.model.detect(as_rgb_uint8(rgb))
+        with project_errors():
+            found = [to_detection(f) for f in self.model.detect(as_rgb_uint8(rgb))]
         dets = [d for d in found if d.size >= self.min_face_size]
         dets.sort(key=lambda d: -d.score)
         return (dets[: self.max_faces] if self.max_faces else dets), [d for d in found if d.size < self.min_face_size]
@@ -51,12 +88,12 @@ class DDFAv3Backend(ReconstructionBackend):
         self.model = model
 
     def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
-        from ddfa_v3.model import to_facefit
         from faceanon.raster import rasterize
 
         from faceanon.models.topology import closed_triangles
 
-        result = self.model.fit(as_rgb_uint8(rgb), detection, rasterize)
+        with project_errors():
+            result = self.model.fit(as_rgb_uint8(rgb), detection, rasterize)
         fit = to_facefit(result, detection, backend=NAME)
         # the opening between the lips is closed as for the lite model (see faceanon/models/topology.py)
         fit.triangles = closed_triangles(fit.mean_vertices, fit.triangles)

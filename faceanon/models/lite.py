@@ -1,6 +1,6 @@
 """The lite reconstruction backend: 3DDFA_V2's mb05 regressor + the rebuilt no-neck BFM.
 
-Pipeline per face (LITE_MODEL.md sections 2-4):
+Pipeline per face (docs/lite_model.md, sections 1-4):
 
 1. ROI from the detector box (2.1), crop from the BGR image with zero padding (2.3), resize to
    120x120, normalise (1.3), regress the 62 parameters and de-normalise them (1.4);
@@ -32,7 +32,7 @@ V3_CROP = 224.0
 
 
 def roi_from_box(box: np.ndarray) -> np.ndarray:
-    """First-pass ROI (LITE_MODEL 2.1) from a detector box [x1, y1, x2, y2(, ...)] -> (4,) float64
+    """First-pass ROI (docs/lite_model.md, section 2.1) from a detector box [x1, y1, x2, y2(, ...)] -> (4,) float64
     [sx, sy, ex, ey] (square, side ``int(1.58 * mean side)``, centre 14 % of the side lower)."""
     left, top, right, bottom = (float(v) for v in np.asarray(box, np.float64)[:4])
     old_size = ((right - left) + (bottom - top)) / 2
@@ -44,7 +44,7 @@ def roi_from_box(box: np.ndarray) -> np.ndarray:
 
 
 def roi_from_points(points: np.ndarray) -> np.ndarray:
-    """Second-pass ROI (LITE_MODEL 2.2) from points (K, >=2) in image px -> (4,) float64: the
+    """Second-pass ROI (docs/lite_model.md, section 2.2) from points (K, >=2) in image px -> (4,) float64: the
     square enclosing the points, enlarged to its own diagonal, same centre."""
     p = np.asarray(points, np.float64)
     x0, y0 = p[:, 0].min(), p[:, 1].min()
@@ -57,7 +57,7 @@ def roi_from_points(points: np.ndarray) -> np.ndarray:
 
 def crop_roi(image: np.ndarray, roi: np.ndarray) -> np.ndarray:
     """Crop ``roi`` [sx, sy, ex, ey] (floats, may leave the image) from an (H, W, C) image
-    (LITE_MODEL 2.3): each number rounded half-to-even independently, the part outside the image
+    (docs/lite_model.md, section 2.3): each number rounded half-to-even independently, the part outside the image
     is black. An ROI entirely outside the image gives an all-black crop; a degenerate ROI is
     widened to 1 px. Returns (ey - sy, ex - sx, C), same dtype."""
     h, w = image.shape[:2]
@@ -72,7 +72,7 @@ def crop_roi(image: np.ndarray, roi: np.ndarray) -> np.ndarray:
 
 def crop_to_image(points_crop: np.ndarray, roi: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """Map (N, 3) points from the network's crop frame (x right, y UP, ``size`` px) to image
-    coordinates (x right, y DOWN) with the unrounded ROI (LITE_MODEL 3.4):
+    coordinates (x right, y DOWN) with the unrounded ROI (docs/lite_model.md, section 3.4):
     ``x = (xc - 1) * kx + sx``, ``y = (size - yc) * ky + sy``, ``z = (zc - 1) * (kx + ky) / 2``.
     z keeps its sign (larger = nearer); no min-shift here. Returns (N, 3) float64."""
     p = np.asarray(points_crop, np.float64)
@@ -86,7 +86,7 @@ def crop_to_image(points_crop: np.ndarray, roi: np.ndarray, size: int = INPUT_SI
 
 
 def pose_from_camera(P: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Pose from the 3x4 camera matrix [A | t] (LITE_MODEL 4).
+    """Pose from the 3x4 camera matrix [A | t] (docs/lite_model.md, section 4).
 
     Returns (yaw, pitch, roll) in DEGREES as float64 (3,), the rotation R (3, 3) and the scale s.
     yaw > 0: nose toward image left; pitch > 0: looking down; roll > 0: counter-clockwise on screen.
@@ -149,7 +149,7 @@ class LiteBackend(ReconstructionBackend):
     @staticmethod
     def preprocess(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """Crop ``roi`` of an RGB uint8 image, resize to 120x120 (bilinear), swap to the BGR order the
-        network was trained on (LITE_MODEL 1.3; swapping after cropping avoids copying a large
+        network was trained on (docs/lite_model.md, section 1.3; swapping after cropping avoids copying a large
         photo) and normalise -> (1, 3, 120, 120) float32, channels B, G, R."""
         crop = cv2.resize(crop_roi(rgb, roi), (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
         x = (crop[:, :, ::-1].astype(np.float32) - 127.5) / 128.0

@@ -12,12 +12,12 @@ take explicit file paths. Usage::
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from faceanon.cache import BoundedCache
 from faceanon.errors import UsageError
 from faceanon.models.base import FaceDetector, ReconstructionBackend
 
@@ -25,23 +25,18 @@ LITE = "lite"
 V3 = "3ddfa-v3"
 MODELS = (LITE, V3)
 
-_LOCK = threading.Lock()
-_CACHE: dict[tuple, object] = {}
+#: every model loaded in this process, by its files and options (a handful: never evicted)
+_CACHE: BoundedCache[object] = BoundedCache(None)
 
 
 def _cached(key: tuple, build: Callable[[], object]):
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    obj = build()  # outside the lock: loading can take a while; a racing duplicate is harmless
-    with _LOCK:
-        return _CACHE.setdefault(key, obj)
+    # built outside the cache's lock: loading can take a while; a racing duplicate is harmless
+    return _CACHE.get_or_build(key, build)
 
 
 def clear_cache() -> None:
     """Forget every loaded model (tests; after the asset files changed)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def _known_sha256(store, name: str) -> str | None:
@@ -70,14 +65,15 @@ def _check_model(model: str) -> None:
 
 def _v3_model(store):
     """The one 3DDFA-V3 instance (detector + landmark net + reconstruction net + face model)."""
-    from faceanon.models.ddfa_v3_backend import V3_FILES
+    from faceanon.models.ddfa_v3_backend import V3_FILES, project_errors
 
     paths = {arg: store.require(name) for arg, name in V3_FILES.items()}
 
     def build():
         from ddfa_v3.model import DDFAv3
 
-        return DDFAv3(**paths)
+        with project_errors():
+            return DDFAv3(**paths)
 
     return _cached(("v3", tuple(sorted((k, str(p)) for k, p in paths.items()))), build)
 
@@ -157,12 +153,11 @@ def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.
     uv (N, 2) float32) of ``model``'s face model."""
     _check_model(model)
     if model == V3:
-        from faceanon.models.ddfa_v3_backend import V3_FILES
+        from faceanon.models.ddfa_v3_backend import V3_FILES, project_errors
 
         fm_path = store.require(V3_FILES["face_model"])
-        with _LOCK:  # a run that loaded the whole model already has it
-            full = next((m for k, m in _CACHE.items()
-                         if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
+        # a run that loaded the whole model already has it
+        full = next((m for k, m in _CACHE.items() if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
         if full is not None:
             return full.mean_vertices, full.triangles, full.face_model.uv
 
@@ -170,7 +165,8 @@ def get_mean_face(store, model: str = LITE) -> tuple[np.ndarray, np.ndarray, np.
             from ddfa_v3.face_model import FaceModel
             from ddfa_v3.model import mean_face
 
-            fm = FaceModel(fm_path)
+            with project_errors():
+                fm = FaceModel(fm_path)
             mean, tri, _ = mean_face(fm)
             return mean, tri, fm.uv
 

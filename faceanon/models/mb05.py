@@ -1,4 +1,4 @@
-"""3DDFA_V2's mb05 regressor: MobileNet-V1 with widen factor 0.5 and 62 outputs (LITE_MODEL 1).
+"""3DDFA_V2's mb05 regressor: MobileNet-V1 with widen factor 0.5 and 62 outputs (docs/lite_model.md, section 1).
 
 Module names equal the checkpoint's keys (after stripping ``module.`` and renaming
 ``fc_param`` -> ``fc``) so that the checkpoint loads strictly. The checkpoint's auxiliary
@@ -78,7 +78,7 @@ class MobileNetV1(nn.Module):
 
     def forward_lm(self, x: torch.Tensor) -> torch.Tensor:
         """The auxiliary head: (B, 136) = 68 x-values then 68 y-values, ~[-1, 1]
-        (``pixel_in_120_crop ~= 60.8 * v + 60.1``, y down; LITE_MODEL 1.6)."""
+        (``pixel_in_120_crop ~= 60.8 * v + 60.1``, y down; docs/lite_model.md, section 1.6)."""
         return self.fc_lm(self.features(x))
 
 

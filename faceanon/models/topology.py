@@ -12,9 +12,9 @@ its corners.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+
+from faceanon.cache import BoundedCache, content_digest
 
 __all__ = ["boundary_loops", "cap_inner_holes", "closed_triangles"]
 
@@ -115,22 +115,17 @@ def cap_inner_holes(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([np.asarray(t, np.int64)] + caps), np.int32)
 
 
-_CACHE: dict[tuple, np.ndarray] = {}
-_LOCK = threading.Lock()
+_CACHE: BoundedCache[np.ndarray] = BoundedCache(5)
 
 
 def closed_triangles(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """:func:`cap_inner_holes`, computed once per (shape, topology) in the process (read-only result)."""
     t = np.ascontiguousarray(triangles)
     v = np.ascontiguousarray(vertices)
-    key = (t.shape, v.shape, hash(t.tobytes()), hash(v.tobytes()))
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is None:
-        hit = cap_inner_holes(v, t)
-        hit.setflags(write=False)
-        with _LOCK:
-            if len(_CACHE) > 4:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = hit
-    return hit
+
+    def build() -> np.ndarray:
+        capped = cap_inner_holes(v, t)
+        capped.setflags(write=False)
+        return capped
+
+    return _CACHE.get_or_build(content_digest(t, v), build)

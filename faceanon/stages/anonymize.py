@@ -3,7 +3,7 @@
 Pure functions on arrays (no Typer/Rich); ``faceanon anonymize`` and ``faceanon run`` call
 :func:`anonymize_face`.
 
-Geometry (fixes the seed's B6-23):
+Geometry (fixes seed bug S-23, docs/seed_compatibility.md):
 
 1. ``sim = umeyama(X, U)``: the similarity (s, R, t) that best maps the fitted vertices ``X`` (the
    ``_extractTex.obj`` frame: x right, y up, z toward the camera, photo pixels) onto the mean face
@@ -11,22 +11,23 @@ Geometry (fixes the seed's B6-23):
 2. ``B = (1 - alpha) * sim(X) + alpha * U``: the morph, in the mean's canonical frame.
 3. Output vertices:
 
-   * default (``keep_pose=False``): ``B`` itself - a CANONICAL FRONTAL face in the mean's model
-     frame and units (lite: BFM units, about micrometres, a face is ~1.5e5 wide; centred where the
-     model is centred). With ``alpha = 1`` it is exactly the mean face. No pose, no position and no
-     head scale of the subject survive;
+   * default (``keep_pose=False``): ``B`` itself - a CANONICAL FRONTAL face in the mean's frame -
+     written in MILLIMETRES with the origin at the centre of the mean face's bounding box
+     (:func:`faceanon.models.units.to_mm_frame`; lite BFM units are micrometres, 3DDFA-V3 units
+     100 mm). With ``alpha = 1`` it is exactly the mean face. No pose, no position and no head
+     scale of the subject survive;
    * ``keep_pose=True``: ``sim^-1(B) = R^T (B - t) / s`` - back in the photo frame at the subject's
      original pose, position AND head scale. The scale (apparent head size in px, i.e. roughly
      camera distance x head size) is kept on purpose so the mesh still overlays the photo; note it
-     is a mild identity cue (seed B6-24).
+     is a mild identity cue (seed bug S-24).
 
 4. ``posed_image_vertices``: always the keep-pose result in image px, ``(x, H - y, z)``, which the
    composite stage rasterizes over the photo.
 
 Texture: re-baked at ``tex_size`` from the (segmented) photo with
 :func:`faceanon.stages.texture.bake_texture` - per texel, visibility-aware (image-space z-buffer of
-the ORIGINAL fit, so occluded texels never take the occluder's colour, B6-17), mirrored / diffused
-fill for hidden texels, and a gutter around the UV islands (B6-20). The callers pass the SEGMENTED
+the ORIGINAL fit, so occluded texels never take the occluder's colour, S-17), mirrored / diffused
+fill for hidden texels, and a gutter around the UV islands (S-20). The callers pass the SEGMENTED
 photo's RGB (eyes/mouth already inpainted), so no original eye/lip pixel reaches the texture; an
 optional ``valid`` mask additionally excludes pixels as sources (they are then filled like hidden
 texels).
@@ -38,7 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.errors import UsageError
+from faceanon.models.units import to_mm_frame
 from faceanon.stages.geometry import Similarity, umeyama
 
 
@@ -46,8 +49,9 @@ from faceanon.stages.geometry import Similarity, umeyama
 class AnonymizedFace:
     """Result of :func:`anonymize_face`.
 
-    vertices:              (N, 3) float32 for the output OBJ (canonical model frame, or the photo's
-                           y-up frame with ``keep_pose``)
+    vertices:              (N, 3) float32 for the output OBJ: the canonical frame in millimetres
+                           (x right, y up, z toward the viewer, origin at the mean face's bounding-box
+                           centre), or the photo's y-up frame in px with ``keep_pose``
     texture:               (T, T, 3) uint8 RGB UV texture (row 0 = v 1)
     posed_image_vertices:  (N, 3) float32 morphed face at the ORIGINAL pose in image px
                            (x right, y down, z larger = nearer), for compositing
@@ -162,9 +166,7 @@ def anonymize_face(
                    mean face onto the baked texture (:mod:`faceanon.stages.features`); None leaves the
                    texture as baked (``--fill inpaint``)
     """
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise ValueError(f"image_rgb must be (H, W, 3) uint8, got {image_rgb.shape} {image_rgb.dtype}")
+    image_rgb = check_image(image_rgb, "image_rgb", where="anonymize_mesh")
     h, w = image_rgb.shape[:2]
     X = np.asarray(obj_vertices, np.float32)
     n = X.shape[0]
@@ -223,7 +225,7 @@ def anonymize_face(
 
     posed_img = posed.astype(np.float32)
     posed_img[:, 1] = h - posed_img[:, 1]
-    out = posed if keep_pose else canonical
+    out = posed if keep_pose else to_mm_frame(canonical, mean_vertices)
     return AnonymizedFace(
         vertices=out.astype(np.float32),
         texture=texture,

@@ -36,6 +36,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.io.formats import WRITE_BACK_EXTENSIONS, fallback_extension
 from faceanon.stages.geometry import mask_window
 from faceanon.stages.imageops import gaussian_blur
@@ -136,9 +137,7 @@ def _check_face(i: int, f: CompositeFace, h: int, w: int) -> tuple[np.ndarray, n
     uv = np.asarray(f.uv)
     if uv.shape != (n, 2):
         raise ValueError(f"composite_image: faces[{i}].uv must be ({n}, 2), got {uv.shape}")
-    tex = np.asarray(f.texture)
-    if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8 or min(tex.shape[:2]) < 1:
-        raise ValueError(f"composite_image: faces[{i}].texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
+    tex = check_image(f.texture, f"faces[{i}].texture", where="composite_image")
     if f.removed is not None and np.shape(f.removed) != (h, w):
         raise ValueError(f"composite_image: faces[{i}].removed must be ({h}, {w}), got {np.shape(f.removed)}")
     return (np.ascontiguousarray(v, np.float32), np.ascontiguousarray(t, np.int32),
@@ -223,9 +222,7 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
     Returns a new (H, W, 3) uint8 image; ``base_rgb`` is not modified. Pixels outside every face's
     render (and ``removed`` mask) are exactly the base.
     """
-    base = np.asarray(base_rgb)
-    if base.ndim != 3 or base.shape[2] != 3 or base.dtype != np.uint8:
-        raise ValueError(f"composite_image: base_rgb must be (H, W, 3) uint8, got {base.shape} {base.dtype}")
+    base = check_image(base_rgb, "base_rgb", where="composite_image")
     if feather_px is not None and (not np.isfinite(feather_px) or feather_px < 0):
         raise ValueError(f"composite_image: feather_px must be >= 0 or None, got {feather_px}")
     h, w = base.shape[:2]

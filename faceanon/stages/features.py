@@ -24,12 +24,13 @@ The composite draws the same layers on the warped photo through the morphed mesh
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from faceanon.cache import BoundedCache, content_digest
+from faceanon.checks import check_image
 from faceanon.types import BROW_LABELS, removal_parts
 
 __all__ = ["FeatureLayers", "feature_layers", "paint_features", "brow_colour", "skin_chroma", "with_chroma",
@@ -214,8 +215,7 @@ def _draw_canvas(lm: np.ndarray, cell: float, origin: tuple[float, float], shape
     return 1.0 - dark, 1.0 - mdark, lips[0], lips[1], brows
 
 
-_CACHE: dict[tuple, FeatureLayers] = {}
-_LOCK = threading.Lock()
+_CACHE: BoundedCache[FeatureLayers] = BoundedCache(5)
 
 
 def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray, landmark_ids: np.ndarray,
@@ -227,10 +227,6 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     iBUG-68 landmarks; size: atlas side; vertex_labels: optional (N,) part labels (for the relief;
     without them there is none).
     """
-    from faceanon.raster import interpolate
-    from faceanon.stages.texture import uv_layout
-    from faceanon.raster import RasterResult
-
     mv = np.ascontiguousarray(mean_vertices, np.float32)
     tris = np.ascontiguousarray(triangles, np.int32)
     uvf = np.ascontiguousarray(uv, np.float32)
@@ -238,12 +234,15 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
     if ids.shape != (68,) or ids.min() < 0 or ids.max() >= len(mv):
         raise ValueError(f"landmark_ids must be 68 vertex ids in [0, {len(mv)}), got {ids.shape}")
     vlab = None if vertex_labels is None else np.ascontiguousarray(vertex_labels, np.uint8)
-    key = (int(size), mv.shape, tris.shape, hash(mv.tobytes()), hash(tris.tobytes()), hash(ids.tobytes()),
-           hash(uvf.tobytes()), None if vlab is None else hash(vlab.tobytes()))
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
+    return _CACHE.get_or_build((int(size), content_digest(mv, tris, ids, uvf, vlab)),
+                               lambda: _build_feature_layers(mv, tris, uvf, ids, int(size), vlab))
+
+
+def _build_feature_layers(mv: np.ndarray, tris: np.ndarray, uvf: np.ndarray, ids: np.ndarray, size: int,
+                          vlab: "np.ndarray | None") -> FeatureLayers:
+    from faceanon.raster import RasterResult, interpolate
+    from faceanon.stages.texture import uv_layout
+
     lm = mv[ids, :2].astype(np.float64)
     ew = float(np.mean([np.linalg.norm(lm[39] - lm[36]), np.linalg.norm(lm[45] - lm[42])]))
     cell = ew / _CANVAS_PER_EW
@@ -296,10 +295,6 @@ def feature_layers(mean_vertices: np.ndarray, triangles: np.ndarray, uv: np.ndar
                            brows=np.ascontiguousarray(brows[y0w:y1w, x0w:x1w], np.float32),
                            relief=np.ascontiguousarray(relief[y0w:y1w, x0w:x1w], np.float32), window=window,
                            atlas_size=int(size))
-    with _LOCK:
-        if len(_CACHE) > 4:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = layers
     return layers
 
 
@@ -356,8 +351,7 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
     chroma: :func:`skin_chroma` of the face (lips of a greyscale photo are not tinted).
     """
     tex = np.asarray(texture)
-    if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
-        raise ValueError(f"paint_features: texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
+    check_image(tex, "texture", where="paint_features")
     y0, y1, x0, x1 = layers.window
     if y1 > tex.shape[0] or x1 > tex.shape[1]:
         raise ValueError(f"paint_features: layers are for a larger atlas than the texture {tex.shape[:2]}")

@@ -2,7 +2,7 @@
 
 * :func:`umeyama` - least-squares similarity ``Y ~ s R X + t`` between two point sets with known
   correspondences (Umeyama 1991), reflection-safe: ``R`` is always a proper rotation (det = +1),
-  even when the best orthogonal matrix would be a reflection (the seed's B3 step 6 recipe);
+  even when the best orthogonal matrix would be a reflection (the seed's keep-pose recipe, docs/seed_compatibility.md S-23/S-24);
 * :class:`Similarity` - the result, with ``apply`` / ``inverse_apply`` and a 4x4 matrix.
 
 Points are rows: ``X`` is (N, 3), transforms act as ``s * X @ R.T + t``.

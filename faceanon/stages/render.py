@@ -1,6 +1,6 @@
 """Render stage: a frontal orthographic view of a textured face mesh (pure numpy + the rasterizer).
 
-Camera (fixes the seed's B6-27..29): the mesh is seen from a camera IN FRONT of it, looking along
+Camera (fixes seed bugs S-27..S-29, docs/seed_compatibility.md): the mesh is seen from a camera IN FRONT of it, looking along
 -z of its y-up frame (+z toward the viewer), orthographic, so:
 
 * model +x is image right, +y is image up: the subject's right eye (model x < 0 for a frontal face)
@@ -21,13 +21,13 @@ Colours are the texture's (no lighting, as the seed's ambient-only shading).
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from faceanon.cache import BoundedCache, content_digest
+from faceanon.checks import check_image
 from faceanon.errors import FaceanonError, UsageError
 
 BACKGROUNDS = ("transparent", "white")
@@ -88,10 +88,7 @@ def _check_inputs(vertices, triangles, uv, texture):
     u = np.asarray(uv)
     if u.shape != (v.shape[0], 2):
         raise ValueError(f"uv must be ({v.shape[0]}, 2), got {u.shape}")
-    tex = np.asarray(texture)
-    if tex.ndim != 3 or tex.shape[2] not in (3, 4) or tex.dtype != np.uint8 or min(tex.shape[:2]) < 1:
-        raise ValueError(f"texture must be (T, T, 3) uint8, got {tex.shape} {tex.dtype}")
-    return tex[:, :, :3]
+    return check_image(texture, "texture", channels=(3, 4))[:, :, :3]
 
 
 @dataclass(frozen=True)
@@ -106,12 +103,7 @@ class _Coverage:
     covered: np.ndarray
 
 
-_COVERAGE_CACHE: dict[tuple, _Coverage] = {}
-_COVERAGE_LOCK = threading.Lock()
-
-
-def _sha1(a: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
+_COVERAGE_CACHE: BoundedCache[_Coverage] = BoundedCache(2)
 
 
 def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: tuple[int, int], size: int,
@@ -120,16 +112,17 @@ def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: 
 
     With the default ``--alpha 1`` every anonymized face IS the mean face in the canonical pose, so
     in a batch every render has the same geometry and only the texture differs: the raster and its
-    resolve are computed once (the key is a SHA-1 of the projected vertices, triangles and UVs, so
-    a different mesh can never reuse another's raster).
+    resolve are computed once (the key is a content digest of the projected vertices, triangles and
+    UVs, so a different mesh can never reuse another's raster).
     """
+    key = (size, k, tuple(tex_shape), content_digest(px, triangles, uv))
+    return _COVERAGE_CACHE.get_or_build(key, lambda: _build_coverage(px, triangles, uv, tex_shape, size, k))
+
+
+def _build_coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: tuple[int, int], size: int,
+                    k: int) -> _Coverage:
     from faceanon.raster import rasterize, resolve_supersampled
 
-    key = (size, k, tuple(tex_shape), _sha1(px), _sha1(triangles), _sha1(uv))
-    with _COVERAGE_LOCK:
-        hit = _COVERAGE_CACHE.get(key)
-    if hit is not None:
-        return hit
     th, tw = tex_shape
     r = rasterize(px, triangles, size * k, size * k)
     # UV -> texel coordinates of the texture (row 0 = v 1) is linear, so it commutes with the mean
@@ -143,10 +136,6 @@ def _coverage(px: np.ndarray, triangles: np.ndarray, uv: np.ndarray, tex_shape: 
     cov = _Coverage(alpha, alpha8, texel, (alpha > 0).view(np.uint8))
     for arr in (cov.alpha, cov.alpha8, cov.texel, cov.covered):
         arr.setflags(write=False)
-    with _COVERAGE_LOCK:
-        while len(_COVERAGE_CACHE) >= 2:
-            _COVERAGE_CACHE.pop(next(iter(_COVERAGE_CACHE)))
-        _COVERAGE_CACHE[key] = cov
     return cov
 
 
@@ -186,6 +175,14 @@ def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndar
     camera in front of the face looking along world -z, and with T = (cx, -cy, zmax + d) and an
     orthographic focal length 2f/S every vertex lands on the same pixel as the built-in renderer, at
     positive view depth (no z < 0 clipping).
+
+    Device and binning: the mesh goes to the first CUDA device when torch has one, and PyTorch3D
+    chooses its rasterization itself (``bin_size=None``): coarse-to-fine bins on a GPU, the naive
+    per-pixel loop on the CPU (PyTorch3D has no binned CPU rasterizer, so forcing ``bin_size=0``, as
+    faceanon did before, changed nothing on the CPU and only disabled the GPU's binning). The CPU
+    path is slow: ~54 s at --img-size 256 and ~14 min at the default 1024 (x2 supersampling), against
+    well under a second for the built-in renderer; both give the same image (alpha IoU 1.0, mean RGB
+    difference 0.4).
     """
     check_pytorch3d()
     import torch
@@ -193,20 +190,23 @@ def _render_pytorch3d(vertices: np.ndarray, cam: FrontCamera, triangles: np.ndar
     from pytorch3d.structures import Meshes
 
     S = cam.size
+    dev = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     v = np.asarray(vertices, np.float64)
     zmax, zmin = float(v[:, 2].max()), float(v[:, 2].min())
     tz = zmax + max(1.0, zmax - zmin)
     R = torch.diag(torch.tensor([-1.0, 1.0, -1.0])).unsqueeze(0)
     T = torch.tensor([[cam.cx, -cam.cy, tz]], dtype=torch.float32)
     f = 2.0 * cam.f / S
-    cameras = OrthographicCameras(focal_length=((f, f),), principal_point=((0.0, 0.0),), R=R, T=T, in_ndc=True)
-    settings = RasterizationSettings(image_size=S, blur_radius=0.0, faces_per_pixel=1, bin_size=0,
+    cameras = OrthographicCameras(focal_length=((f, f),), principal_point=((0.0, 0.0),), R=R, T=T, in_ndc=True,
+                                  device=dev)
+    settings = RasterizationSettings(image_size=S, blur_radius=0.0, faces_per_pixel=1, bin_size=None,
                                      cull_backfaces=False, perspective_correct=False)
-    faces = torch.from_numpy(np.ascontiguousarray(triangles, np.int64))
-    tex = torch.from_numpy(np.ascontiguousarray(texture, np.float32) / 255.0)
-    textures = TexturesUV(maps=[tex], faces_uvs=[faces], verts_uvs=[torch.from_numpy(np.asarray(uv, np.float32))],
-                          align_corners=True, sampling_mode="bilinear")
-    mesh = Meshes(verts=[torch.from_numpy(v.astype(np.float32))], faces=[faces], textures=textures)
+    faces = torch.from_numpy(np.ascontiguousarray(triangles, np.int64)).to(dev)
+    tex = torch.from_numpy(np.ascontiguousarray(texture, np.float32) / 255.0).to(dev)
+    verts_uvs = torch.from_numpy(np.asarray(uv, np.float32)).to(dev)
+    textures = TexturesUV(maps=[tex], faces_uvs=[faces], verts_uvs=[verts_uvs], align_corners=True,
+                          sampling_mode="bilinear")
+    mesh = Meshes(verts=[torch.from_numpy(v.astype(np.float32)).to(dev)], faces=[faces], textures=textures)
     with torch.no_grad():
         fragments = MeshRasterizer(cameras=cameras, raster_settings=settings)(mesh)
         texels = mesh.sample_textures(fragments)[0, :, :, 0, :3].cpu().numpy() * 255.0

@@ -3,16 +3,16 @@
 Pure functions on arrays (no Typer/Rich, no file I/O) so that ``faceanon run`` chains them in
 memory; ``faceanon segment`` (:mod:`faceanon.cli.segment_cmd`) reads and writes the files.
 
-What :func:`segment_image` does, for every face of the image (fixing the seed's bugs B6-14/15):
+What :func:`segment_image` does, for every face of the image (fixing seed bugs S-14 and S-15, docs/seed_compatibility.md):
 
 1. **removed region** - the pixels labelled right/left eye (1, 2) and, unless ``keep_mouth``, upper/
    lower lip (6, 7), grown by ``margin x IOD`` px (Euclidean distance, i.e. a disc structuring
    element). The margin is a FRACTION OF THE INTER-OCULAR DISTANCE of that face, so a face 4x
    smaller gets a 4x smaller margin and the same relative coverage; the seed's margin in pixels
-   (default 0) left eyelids and lashes of small or closed eyes in place (B6-14). The union over the
+   (default 0) left eyelids and lashes of small or closed eyes in place (S-14). The union over the
    faces is removed.
 2. **alpha** - exactly 0 on every removed pixel (the seed's Gaussian feather straddled the border,
-   so alpha > 0 mixed original eye pixels back in, B6-15), then an OUTWARD smoothstep ramp: a
+   so alpha > 0 mixed original eye pixels back in, S-15), then an OUTWARD smoothstep ramp: a
    pixel at Euclidean distance ``d`` px from the removed region gets
    ``255 * smoothstep(d / (feather_px + 1))``, i.e. the ``feather_px`` pixels just outside are
    partially transparent and everything farther away is 255.
@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from faceanon.checks import check_image
 from faceanon.stages.geometry import mask_window
 from faceanon.stages.imageops import gaussian_blur
 from faceanon.types import EYE_LABELS, LIP_LABELS, removal_parts
@@ -301,10 +302,7 @@ def feather_alpha(removed: np.ndarray, feather_px: float) -> np.ndarray:
 
 
 def _check_inputs(rgb: np.ndarray, faces: Sequence[SegmentFace], margin: float, feather_px: float) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        shape = getattr(rgb, "shape", None)
-        dtype = getattr(rgb, "dtype", type(rgb).__name__)
-        raise ValueError(f"segment_image: rgb must be (H, W, 3) uint8, got {shape} {dtype}")
+    check_image(rgb, "rgb", where="segment_image")
     h, w = rgb.shape[:2]
     for i, f in enumerate(faces):
         lab = np.asarray(f.labels)

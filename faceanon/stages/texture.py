@@ -9,17 +9,16 @@ The bake is per texel, never per triangle in Python:
 3. visibility is decided in IMAGE space with the rasterizer: a texel is taken from the photo only if
    its triangle faces the camera, its (rounded) pixel is covered by the mesh - not background at
    the silhouette - and its depth matches the photo's z-buffer at that pixel (so
-   occluded cheeks/nose sides do not receive the occluder's pixels, the seed's bug B6-17), and, when
+   occluded cheeks/nose sides do not receive the occluder's pixels, seed bug S-17 in docs/seed_compatibility.md), and, when
    a ``valid`` mask is given (the alpha of a segmented image), only where that mask is set;
 4. texels that are not visible are filled from the mirror texel (the BFM UV layout is left/right
    symmetric around u = 0.5) when that one is visible, and the rest by a push-pull (pyramid)
    diffusion that also extends colours past the UV islands into a gutter, so bilinear or mip-mapped
-   sampling never picks up a black seam (B6-20).
+   sampling never picks up a black seam (S-20).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 
 from faceanon._ext import _raster  # bake_sample: the per-texel pass (checked arguments here)
+from faceanon.cache import BoundedCache, content_digest
 from faceanon.raster import rasterize
 
 
@@ -60,17 +60,16 @@ def uv_to_pixels(uv: np.ndarray, size: int) -> np.ndarray:
     return px
 
 
-_LAYOUT_CACHE: dict[tuple, UVLayout] = {}
-_LAYOUT_LOCK = threading.Lock()  # `faceanon run` bakes on two threads
+_LAYOUTS: BoundedCache[UVLayout] = BoundedCache(5)  # `faceanon run` bakes on two threads
 
 
 def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool = True) -> UVLayout:
     """Rasterize the UV layout once per (uv, triangles, size); later calls hit a small cache."""
-    key = (uv.shape, triangles.shape, size, symmetric, _digest(uv), _digest(triangles))
-    with _LAYOUT_LOCK:
-        hit = _LAYOUT_CACHE.get(key)
-    if hit is not None:
-        return hit
+    return _LAYOUTS.get_or_build((int(size), bool(symmetric), content_digest(uv, triangles)),
+                                 lambda: _build_uv_layout(uv, triangles, size, symmetric))
+
+
+def _build_uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool) -> UVLayout:
     r = rasterize(uv_to_pixels(uv, size), np.ascontiguousarray(triangles, np.int32), size, size)
     mirror = None
     if symmetric:
@@ -81,17 +80,7 @@ def uv_layout(uv: np.ndarray, triangles: np.ndarray, size: int, symmetric: bool 
         mirror = flat[:, mirrored_cols]
         # only meaningful where both the texel and its mirror lie on the islands
         mirror = np.where(inside & inside[:, mirrored_cols], mirror, -1)
-    layout = UVLayout(r.tri_id, r.bary, mirror)
-    with _LAYOUT_LOCK:
-        if len(_LAYOUT_CACHE) > 4:
-            _LAYOUT_CACHE.pop(next(iter(_LAYOUT_CACHE)))
-        _LAYOUT_CACHE[key] = layout
-    return layout
-
-
-def _digest(a: np.ndarray) -> int:
-    a = np.ascontiguousarray(a)
-    return hash(a.tobytes()[:: max(1, a.nbytes // 4096)]) ^ hash(a.nbytes)
+    return UVLayout(r.tri_id, r.bary, mirror)
 
 
 def push_pull_fill(color: np.ndarray, weight: np.ndarray) -> np.ndarray:

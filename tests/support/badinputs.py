@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 
 FAIL, OK, EITHER = "fail", "ok", "either"
 
-#: Face box of alison1.jpg in the fixture photo (x1, y1, x2, y2), from LITE_MODEL.md's reference.
+#: Face box of alison1.jpg in the fixture photo (x1, y1, x2, y2), from the lite model's reference numbers (docs/lite_model.md, section 6).
 ALISON_BOX = (144.27, 156.20, 355.40, 422.38)
 
 
