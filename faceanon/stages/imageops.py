@@ -38,3 +38,39 @@ def gaussian_blur(image: np.ndarray, sigma: float, *, border: int = cv2.BORDER_R
     rest = math.sqrt(max(sigma * sigma - d * d / 4.0, 0.25 * d * d)) / d
     small = cv2.GaussianBlur(small, (0, 0), rest, borderType=border)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(shape)
+
+
+_LAPLACE = np.array([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], np.float32)
+
+
+def harmonic_fill(values: np.ndarray, known: np.ndarray, sweeps: int = 40) -> np.ndarray:
+    """(h, w, C) float32: ``values`` (h, w, C) kept on the ``known`` (h, w) bool cells and a harmonic
+    (Laplace) interpolation everywhere else - the smoothest surface through the known values, with no
+    step or kink next to them.
+
+    A multigrid cascade: the half-size problem's solution (down to 16 px) initialises ``sweeps`` Jacobi
+    sweeps at each finer level, so the cost is O(pixels x sweeps) whatever the size of the holes.
+    Used for the warp's continued displacement (faceanon/stages/warp.py) and the skin fill of the
+    removed regions (faceanon/stages/segment.py).
+    """
+    values = np.asarray(values, np.float32)
+    if values.ndim == 2:
+        return harmonic_fill(values[..., None], known, sweeps)[..., 0]
+    h, w = known.shape
+    if not known.any():
+        return np.zeros_like(values)
+    if max(h, w) > 16:
+        sw, sh = max(1, (w + 1) // 2), max(1, (h + 1) // 2)
+        kw = cv2.resize(known.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+        cv = cv2.resize(values * known[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
+        cv = cv.reshape(sh, sw, -1) / np.maximum(kw, 1e-6)[..., None]
+        coarse = harmonic_fill(cv.astype(np.float32), kw > 1e-6, sweeps)
+        init = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+    else:
+        init = np.broadcast_to(values[known].mean(axis=0), values.shape).copy()
+    x = np.where(known[..., None], values, init).astype(np.float32)
+    fixed = known[..., None]
+    for _ in range(int(sweeps)):
+        avg = cv2.filter2D(x, -1, _LAPLACE, borderType=cv2.BORDER_REPLICATE).reshape(x.shape)
+        x = np.where(fixed, x, avg)
+    return x

@@ -374,12 +374,12 @@ def segment_image(
                 face |= lab > 0
                 skin |= lab == 8
             unlike = _unlike_skin(crop, skin & ~sel)  # hair over the face is not skin either
-            filled = _inpaint(crop, sel, max_iod, exclude=~face | unlike)
+            filled = _membrane_fill(crop, sel, max_iod, exclude=~face | unlike)
             border_hair = face & unlike & ~sel & (_distance_to(sel) <= 1.5)
             if border_hair.any():
                 # where the removal meets hair on the face, the fill starts from the hair's own colour and
                 # turns into skin over a few px (a cut through a fringe would leave a hard skin edge)
-                plain = _inpaint(crop, sel, max_iod)
+                plain = _membrane_fill(crop, sel, max_iod, exclude=~face, luma_rule=False)
                 ramp = max(2.0, HAIR_RAMP * max_iod)
                 t = np.clip(_distance_to(border_hair) / np.float32(ramp), 0.0, 1.0)[..., None]
                 t = t * t * (3.0 - 2.0 * t)
@@ -390,8 +390,8 @@ def segment_image(
                 pad = int(np.ceil(DARK_RING_FRACTION * max(max_iod, 1.0))) + radius + 4
                 a0, a1, b0, b1 = mask_window(off, pad)
                 win = (slice(a0, a1), slice(b0, b1))
-                beyond = _inpaint(np.ascontiguousarray(crop[win]), sel[win], max_iod, exclude=face[win],
-                                  luma_rule=False)
+                beyond = _membrane_fill(np.ascontiguousarray(crop[win]), sel[win], max_iod, exclude=face[win],
+                                        luma_rule=False)
                 sub = filled[win]
                 sub[off[win]] = beyond[off[win]]
         else:
@@ -405,10 +405,12 @@ DARK_RING_FRACTION = 0.08  # width of the border ring examined for dark features
 DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma is a feature, not skin
 
 
-#: A pixel whose CIELAB distance (CIE76) to the median skin colour of the face exceeds this is not used as
-#: skin by the fill (hair, eyebrows and shadows over the face; ΔE 25 separates the fixtures' hair from
-#: their lit and shaded skin).
-SKIN_LAB_DISTANCE = 25.0
+#: A pixel whose CIELAB distance to the median skin colour of the face exceeds this (lightness weighted
+#: by SKIN_L_WEIGHT) is not used as skin by the fill: hair and eyebrows over the face. With the full
+#: lightness difference, the lit forehead of a side-lit face (eos_image_0010) counted as "not skin" and
+#: the fill came out darker than the skin around it, with a visible edge.
+SKIN_LAB_DISTANCE = 20.0
+SKIN_L_WEIGHT = 0.35
 #: Width of the turn from a fringe's colour into skin where the removal meets hair, x the IOD.
 HAIR_RAMP = 0.06
 
@@ -422,7 +424,9 @@ def _unlike_skin(rgb: np.ndarray, skin: np.ndarray) -> np.ndarray:
     lab[..., 0] *= 100.0 / 255.0  # OpenCV's 8-bit Lab: L scaled to 0..255, a and b offset by 128
     lab[..., 1:] -= 128.0
     ref = np.median(lab[skin], axis=0)
-    return np.linalg.norm(lab - ref, axis=2) > SKIN_LAB_DISTANCE
+    # lightness counts less than colour: lit and shaded skin differ mostly in L, hair in a and b too
+    d = (lab - ref) * np.array([SKIN_L_WEIGHT, 1.0, 1.0], np.float32)
+    return np.linalg.norm(d, axis=2) > SKIN_LAB_DISTANCE
 
 
 def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
@@ -470,6 +474,27 @@ def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np
             colour[far] = np.median(rgb[ring & ~dark].reshape(-1, 3), axis=0)
     out = rgb.copy()
     out[dark] = np.clip(np.rint(colour[dark]), 0, 255).astype(np.uint8)
+    return out
+
+
+#: Jacobi sweeps per multigrid level of the membrane fill (faceanon.stages.imageops.harmonic_fill).
+MEMBRANE_SWEEPS = 30
+
+
+def _membrane_fill(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
+                   luma_rule: bool = True) -> np.ndarray:
+    """Fill ``mask`` (bool) of ``rgb`` with the membrane (harmonic) interpolation of its border - the
+    smoothest colour field that meets the surroundings, so a large removed region has no streaks and no
+    steep gradient just inside its border (Telea's fast marching copies the nearest border inward and
+    the smoothing that tames its streaks then pulls in the far side's colour over a few px: a visible
+    edge on a side-lit forehead). The border is tamed first (:func:`_tame_dark_border`); the result
+    never depends on a masked input pixel. Returns (h, w, 3) uint8."""
+    from faceanon.stages.imageops import harmonic_fill
+
+    src = _tame_dark_border(rgb, mask, iod, exclude, luma_rule)
+    filled = harmonic_fill(np.where(mask[..., None], 0, src).astype(np.float32), ~mask, MEMBRANE_SWEEPS)
+    out = rgb.copy()
+    out[mask] = np.clip(np.rint(filled[mask]), 0, 255).astype(np.uint8)
     return out
 
 

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from faceanon.raster import RasterResult, interpolate, rasterize
+from faceanon.stages.imageops import harmonic_fill
 
 __all__ = ["FaceWarp", "face_warp", "warp_image", "warp_mask", "FADE_FRACTION", "face_size"]
 
@@ -53,7 +54,7 @@ FIELD_SIDE = 192
 #: Faces whose warp window is longer than this (px) get their field computed at the scale where it is
 #: this long and bilinearly upsampled (a 24 MP close-up: 4.8 s and 3.6 GB at full scale).
 MAX_SIDE = 1400
-#: Jacobi sweeps per multigrid level of the harmonic continuation (see _harmonic_fill).
+#: Jacobi sweeps per multigrid level of the harmonic continuation (faceanon.stages.imageops.harmonic_fill).
 RELAX_SWEEPS = 40
 #: Depth tolerance of the "hidden in the original" test, as a fraction of the face's depth range.
 HIDDEN_TOLERANCE = 0.02
@@ -119,34 +120,6 @@ def _check_mesh(name: str, v: np.ndarray, n: Optional[int] = None) -> np.ndarray
     return np.ascontiguousarray(v, np.float32)
 
 
-_LAPLACE = np.array([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], np.float32)
-
-
-def _harmonic_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """(h, w, C) float32: ``values`` kept on the ``known`` cells and a harmonic (Laplace) continuation
-    everywhere else, by a multigrid cascade: the coarser level's solution initialises RELAX_SWEEPS
-    Jacobi sweeps at each finer level. Harmonic means smooth and free of the steps and kinks a plain
-    pyramid fill leaves near the known cells (which would fold the warp there)."""
-    h, w = known.shape
-    if not known.any():
-        return np.zeros_like(values)
-    if max(h, w) > 16:
-        sw, sh = max(1, (w + 1) // 2), max(1, (h + 1) // 2)
-        kw = cv2.resize(known.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
-        cv = cv2.resize(values * known[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
-        cv = cv.reshape(sh, sw, -1) / np.maximum(kw, 1e-6)[..., None]
-        coarse = _harmonic_fill(cv.astype(np.float32), kw > 1e-6)
-        init = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
-    else:
-        init = np.broadcast_to(values[known].mean(axis=0), values.shape).copy()
-    x = np.where(known[..., None], values, init).astype(np.float32)
-    fixed = known[..., None]
-    for _ in range(RELAX_SWEEPS):
-        avg = cv2.filter2D(x, -1, _LAPLACE, borderType=cv2.BORDER_REPLICATE).reshape(x.shape)
-        x = np.where(fixed, x, avg)
-    return x
-
-
 def _continue_field(field: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, float]:
     """(h, w, 2) float32: ``field`` continued smoothly from the covered pixels over the whole window
     (a harmonic continuation at a reduced scale, bilinearly upsampled), and the scale factor used."""
@@ -158,7 +131,7 @@ def _continue_field(field: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray,
     small_f = cv2.resize(field * wgt[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
     known = small_w > 1e-6
     small_f = np.where(known[..., None], small_f / np.maximum(small_w, 1e-6)[..., None], 0.0).astype(np.float32)
-    filled = _harmonic_fill(small_f, known)
+    filled = harmonic_fill(small_f, known, RELAX_SWEEPS)
     return cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32), d
 
 
