@@ -5,7 +5,7 @@ Usage:
                                   [--no-render] [--stems a,b]
 
 For every face of every image of each OUT (found the way `faceanon audit` finds them: report.json and
-the per-face records), a crop around the face (its box grown by 60 %) is taken from the original
+the per-face records of face3d/, so OUT must come from `faceanon run --outputs all` or `--audit`), a crop around the face (its box grown by 60 %) is taken from the original
 photo and from the anonymized photo at the same place and scaled to --cell px; the frontal render is
 added on a grey background unless --no-render. Faces are labelled with the stem, face index and yaw.
 With several OUT folders (e.g. two option sets), each face gets one anonymized cell per OUT, so the
