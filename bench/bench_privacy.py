@@ -57,7 +57,7 @@ RUN_DEFAULTS = {"privacy": "standard", "fill": "features", "alpha": 1.0, "keep_p
                 "feather_px": 3.0, "tex_size": 2048, "img_size": 1024, "background": "transparent", "max_faces": 0,
                 "min_face_size": 40, "threshold": None}
 # margin and brows follow from --privacy (faceanon/stages/privacy.py); they are named only when they differ
-_LEVELS = {"low": (0.15, False), "standard": (0.20, True), "high": (0.30, True)}
+_LEVELS = {"low": (0.15, False), "standard": (0.25, True), "high": (0.30, True)}
 
 HEADER = ("| flags | faces | re-id strong composite | re-id strong render | re-id weak composite | weak detected "
           "| mean dist strong | mean dist weak | eye residual | mouth residual | skin ΔE00 mean | skin ΔE00 median |")

@@ -40,7 +40,7 @@ def layout(tmp_path, reference_dir):
 
 
 def _check_masked(png: Path, original: Path, labels: np.ndarray, *, keep_mouth: bool = False, brows: bool = True,
-                  margin: float = 0.2):
+                  margin: float = 0.25):
     im = Image.open(png)
     assert im.format == "PNG" and im.mode == "RGBA"
     rgba = np.array(im)

@@ -32,7 +32,7 @@ class Privacy(str, Enum):
 PRIVACY = typer.Option(
     Privacy.standard, "--privacy",
     help="How much is removed and redrawn: low = eyes and lips (margin 0.15 of the inter-ocular distance, "
-         "the person's eyebrows kept); standard = eyes, lips and eyebrows (margin 0.2); high = the same with "
+         "the person's eyebrows kept); standard = eyes, lips and eyebrows (margin 0.25); high = the same with "
          "margin 0.3. Measured trade-off in bench/privacy.md.")
 MARGIN = typer.Option(
     None, "--margin", min=0.0, max=2.0,

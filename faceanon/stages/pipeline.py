@@ -68,7 +68,7 @@ class RunOptions:
     fill: str = "features"  # features | inpaint (faceanon.cli.options.Fill)
     privacy: str = "standard"  # faceanon.stages.privacy.PRIVACY_LEVELS; margin and brows are resolved from it
     brows: bool = True  # remove the eyebrows and paint the mean face's (False: --keep-brows)
-    margin: float = 0.20  # = faceanon.stages.segment.DEFAULT_MARGIN
+    margin: float = 0.25  # = faceanon.stages.segment.DEFAULT_MARGIN
     feather_px: float = 3.0
     img_size: int = 1024
     render_margin: float = 0.95

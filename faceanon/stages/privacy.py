@@ -5,7 +5,7 @@ level      margin       what is removed and redrawn (besides the warp to the mea
 =========  ===========  ========================================================================
 low        0.15 x IOD   eyes and lips (identity-free closed eyes and lips); the person's eyebrows
                         are kept, moved to the mean face's brow position by the warp
-standard   0.20 x IOD   eyes, lips AND eyebrows (redrawn with the mean face's brows); default
+standard   0.25 x IOD   eyes, lips AND eyebrows (redrawn with the mean face's brows); default
 high       0.30 x IOD   the same with a wider margin: more of the periocular and perioral skin
 =========  ===========  ========================================================================
 
@@ -34,7 +34,7 @@ class PrivacyLevel:
 
 PRIVACY_LEVELS = {
     "low": PrivacyLevel("low", 0.15, False),
-    "standard": PrivacyLevel("standard", 0.20, True),
+    "standard": PrivacyLevel("standard", 0.25, True),
     "high": PrivacyLevel("high", 0.30, True),
 }
 DEFAULT_PRIVACY = "standard"

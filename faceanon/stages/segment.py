@@ -151,7 +151,7 @@ class SegmentFace:
 
 #: Default removal margin, as a fraction of the inter-ocular distance: the ``standard`` privacy level
 #: (faceanon/stages/privacy.py; the levels' measured trade-off is in bench/privacy.md).
-DEFAULT_MARGIN = 0.20
+DEFAULT_MARGIN = 0.25
 
 
 def estimate_inter_ocular(labels: np.ndarray, landmarks68: Optional[np.ndarray] = None) -> float:
