@@ -274,6 +274,9 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
 
 #: Width (px) of the soft edge of the texture drawn over hidden-in-the-photo surface points.
 HIDDEN_FEATHER_PX = 1.5
+#: The texture painted there is colour-matched to the warped photo on a ring of this width (x the face
+#: size) around it.
+HIDDEN_RING_FRACTION = 0.04
 
 
 def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, covered_any: np.ndarray) -> np.ndarray:
@@ -316,11 +319,20 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
         region = out[y0:y1, x0:x1]
         uvp = wp.interpolate(np.asarray(uv, np.float64)) if sel.any() or f.features is not None else None
         if sel.any():
-            # the texture only where it is drawn (a bounding box of those pixels)
-            a0, a1, b0, b1 = mask_window(sel, 0)
+            # the texture only where it is drawn (a bounding box of those pixels, plus a ring)
+            ring_px = max(3, int(round(HIDDEN_RING_FRACTION * np.sqrt(wp.covered.sum()))))
+            a0, a1, b0, b1 = mask_window(sel, ring_px)
             win = (slice(a0, a1), slice(b0, b1))
             rgb = texture_at(uvp[win], wp.covered[win], tex)
             s_w = sel[win]
+            # the texture's light comes from where its texels were sampled (often the other side of the
+            # face): match its mean colour to the warped photo's on a ring of visible face around it
+            near = cv2.distanceTransform((~s_w).astype(np.uint8), cv2.DIST_L2, 3) <= ring_px
+            ring = wp.covered[win] & ~s_w & near
+            if ring.sum() >= 16:
+                gain = (region[win][ring].astype(np.float32).mean(axis=0) + 1.0) / \
+                       (rgb[ring].astype(np.float32).mean(axis=0) + 1.0)
+                rgb = np.clip(np.rint(rgb.astype(np.float32) * np.clip(gain, 0.5, 2.0)), 0, 255).astype(np.uint8)
             a = alpha[win][s_w][:, None]
             sub = region[win]
             sub[s_w] = np.clip(np.rint(sub[s_w] * (1.0 - a) + rgb[s_w] * a), 0, 255).astype(np.uint8)
