@@ -69,8 +69,17 @@ def harmonic_fill(values: np.ndarray, known: np.ndarray, sweeps: int = 40) -> np
     else:
         init = np.broadcast_to(values[known].mean(axis=0), values.shape).copy()
     x = np.where(known[..., None], values, init).astype(np.float32)
-    fixed = known[..., None]
+    free = ~known
+    if not free.any():
+        return x
+    # the sweeps only touch the unknown cells' bounding box (plus the ring of known cells they read)
+    ys, xs = np.nonzero(free.any(axis=1))[0], np.nonzero(free.any(axis=0))[0]
+    y0, y1 = max(0, ys[0] - 1), min(h, ys[-1] + 2)
+    x0, x1 = max(0, xs[0] - 1), min(w, xs[-1] + 2)
+    sub = np.ascontiguousarray(x[y0:y1, x0:x1])
+    upd = np.broadcast_to(free[y0:y1, x0:x1, None], sub.shape)
     for _ in range(int(sweeps)):
-        avg = cv2.filter2D(x, -1, _LAPLACE, borderType=cv2.BORDER_REPLICATE).reshape(x.shape)
-        x = np.where(fixed, x, avg)
+        avg = cv2.filter2D(sub, -1, _LAPLACE, borderType=cv2.BORDER_REPLICATE).reshape(sub.shape)
+        np.copyto(sub, avg, where=upd)
+    x[y0:y1, x0:x1] = sub
     return x

@@ -478,7 +478,7 @@ def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np
 
 
 #: Jacobi sweeps per multigrid level of the membrane fill (faceanon.stages.imageops.harmonic_fill).
-MEMBRANE_SWEEPS = 30
+MEMBRANE_SWEEPS = 12
 
 
 def _membrane_fill(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
