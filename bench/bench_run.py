@@ -55,16 +55,15 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     from faceanon.assets import get_store
     from faceanon.io.images import list_images
-    from faceanon.cli.options import Model, load_models
+    from faceanon.runner.models import load_models
     from faceanon.runner.commit import process_image, start_image
-    from faceanon.stages.pipeline import Models, RunOptions
+    from faceanon.stages.pipeline import RunOptions
 
     store = get_store()
     store.download(model="lite", accept_license=True, progress=False)
     opts = RunOptions(outputs=args.outputs)
     t0 = time.perf_counter()
-    det, backend = load_models(store, Model.lite, min_face_size=opts.min_face_size, max_faces=0, threshold=None)
-    models = Models(detector=det, backend=backend)
+    models = load_models(store, opts)
     load_s = time.perf_counter() - t0
 
     photos = list_images(args.photos)

@@ -44,7 +44,7 @@ def recon(home, photos_dir, tmp_path_factory):
     cv2.imwrite(str(inp / "grey.png"), np.full((300, 400, 3), 128, np.uint8))  # no face
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in inp.iterdir()}
     out = root / "out"
-    result = CliRunner().invoke(app, ["reconstruct", str(inp), str(out), "--vis", "--tex-size", "256"])
+    result = CliRunner().invoke(app, ["reconstruct", str(inp), str(out), "--vis", "--recon-tex-size", "256"])
     return inp, out, result, hashes
 
 
@@ -114,3 +114,19 @@ def test_overlay_written_with_vis(recon):
     ov = cv2.imread(str(out / "alison1" / "alison1_overlay.png"))
     src = cv2.imread(str(inp / "alison1.jpg"))
     assert ov.shape == src.shape and not np.array_equal(ov, src)
+
+
+def test_old_tex_size_spelling_is_recon_tex_size_with_a_warning(recon, tmp_path):
+    """reconstruct --tex-size (the extracted texture, renamed --recon-tex-size: --tex-size is the
+    anonymized texture of anonymize and run) still works for one release: the same files."""
+    from tests.support.renamed import assert_one_warning, assert_same_files
+
+    inp, out, _result, _hashes = recon
+    one = tmp_path / "in"
+    one.mkdir()
+    shutil.copy(inp / "alison1.jpg", one / "alison1.jpg")
+    r = CliRunner().invoke(app, ["reconstruct", str(one), str(tmp_path / "old"), "--vis", "--tex-size", "256"])
+    assert_one_warning(r, "--tex-size", "--recon-tex-size")
+    assert_same_files(out / "alison1", tmp_path / "old" / "alison1")
+    assert "--tex-size " not in CliRunner().invoke(app, ["reconstruct", "--help"]).stdout
+

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from faceanon.cli import app
-from faceanon.cli.segment_cmd import discover_recon
+from faceanon.io.layout import discover_recon
 
 REMOVED = (1, 2, 6, 7)
 

@@ -233,9 +233,11 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
         result[p] = stem
         used.add(stem.casefold())
     # rule 5: keep clear of the names of other images' extra faces
+    from faceanon.io.layout import extra_face_base
+
     for p in plist:
-        m = _FACE_SUFFIX.match(result[p])
-        if m and m.group(1).casefold() in used:
+        owner = extra_face_base(result[p])
+        if owner is not None and owner.casefold() in used:
             stem = f"{result[p]}_img"
             i = 2
             while stem.casefold() in used:
@@ -244,9 +246,6 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
             used.add(stem.casefold())
             result[p] = stem
     return {p: result[p] for p in plist}
-
-
-_FACE_SUFFIX = re.compile(r"^(.*)_face\d+$", re.IGNORECASE)
 
 _STEM_INDEX: dict[Path, dict[str, Path]] = {}
 
@@ -615,7 +614,7 @@ def _has_libtiff() -> bool:
 
 
 def load_rgba(path: Path | str, max_pixels: int | None = None) -> np.ndarray:
-    """A segmented ``<stem>_masked.png`` -> (H, W, 4) uint8 RGBA with the RGB as stored.
+    """A segmented photo (``faceanon segment``'s PNG) -> (H, W, 4) uint8 RGBA with the RGB as stored.
 
     Unlike :func:`load_image` (which composites alpha on white) the alpha is kept: it says which
     pixels were removed. Images without alpha get 255. Raises :class:`ImageError` (one line).
