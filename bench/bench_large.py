@@ -2,7 +2,7 @@
 
 Usage (real model files through the mirror):
 
-    FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_large.py [--megapixels 24] [--runs 3]
+    FACEANON_ASSETS_MIRROR=<asset mirror folder> python bench/bench_large.py [--megapixels 24] [--runs 3]
 
 The fixture ``alison1.jpg`` is upscaled (bicubic) to ``--megapixels`` and saved as a JPEG (quality
 92); every step whose cost grows with the face's size in pixels is exercised: detection on the

@@ -2,7 +2,7 @@
 
 Usage (real model files through the mirror):
 
-    FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_run.py [--photos DIR] [--batch 200]
+    FACEANON_ASSETS_MIRROR=<asset mirror folder> python bench/bench_run.py [--photos DIR] [--batch 200]
 
 Models are loaded once and the images go through `faceanon.runner.commit.start_image` exactly as
 `faceanon run` drives it (default options; image i's files are written in the background while image

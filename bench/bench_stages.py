@@ -3,8 +3,8 @@
 Usage:  python bench/bench_stages.py [--runs 15] [--tex-size 2048] [--img-size 1024] [--photo PATH]
 
 Input: the real 38,365-vertex lite BFM mean face (from the asset mirror: $FACEANON_ASSETS_MIRROR,
-else ../shared/assets next to the repo) posed at yaw 20 / pitch -5 into a photo frame, with
-``--photo`` (default: shared/fixtures/photos/alison1.jpg, resized to 400 x 440) as the texture
+else the test data's mirror next to the repo) posed at yaw 20 / pitch -5 into a photo frame, with
+``--photo`` (default: the fixture photo alison1.jpg, resized to 400 x 440) as the texture
 source. A real fit is not needed for timing: the work depends on the mesh, the photo size and the
 texture / render sizes only.
 

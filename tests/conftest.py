@@ -1,7 +1,7 @@
-"""Shared fixtures: where the shared/ folder, the asset mirror and the fixture photos are.
+"""Shared fixtures: where the test data folder (FACEANON_SHARED), the asset mirror and the fixture photos are.
 
 Tests that need the real model files use the mirror through FACEANON_ASSETS_MIRROR (set by
-.ci/run when ../shared/assets exists) and skip with a clear reason when it is absent.
+.ci/run when the test data folder has one) and skip with a clear reason when it is absent.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`faceanon run ../shared/fixtures/photos OUT --outputs all` end to end with the real lite model.
+"""`faceanon run <the fixture photos> OUT --outputs all` end to end with the real lite model.
 
 One run of the whole fixture folder (module scope) with every output folder (face3d/ and seg/
 included: their files are checked, and the projections give the face boxes), then checks on every output:
