@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from faceanon.errors import ImageError, UsageError
+from faceanon.models.registry import DEFAULT_MODEL
 from faceanon.stages.pipeline import Processed, RunOptions, image_chain, output_extension, run_chain
 
 
@@ -101,7 +102,7 @@ class Anonymizer:
     or corrupt (hint: ``faceanon assets download``).
     """
 
-    def __init__(self, model: str = "lite", *, mirror: str | None = None, offline: bool = False, **options) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, mirror: str | None = None, offline: bool = False, **options) -> None:
         from faceanon.runner.models import load_models, require_assets, store_for
 
         options = _renamed(options)

@@ -39,6 +39,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
+from faceanon.checks import DEFAULT_MAX_PIXELS
 from faceanon.errors import UsageError
 from faceanon.io.layout import FACE3D, OUTPUT_KINDS
 from faceanon.models.registry import DEFAULT_MODEL, MODEL_NAMES, MODELS
@@ -117,7 +118,7 @@ MIN_FACE_SIZE = Spec("--min-face-size", 40, "Ignore faces whose box is smaller t
 MAX_FACES = Spec("--max-faces", 0, "Keep at most this many faces per image (0 = all).", min=0)
 THRESHOLD = Spec("--threshold", None, "Face detector score threshold (default: "
                  + ", ".join(f"{s.threshold:g} {s.name}" for s in MODELS.values()) + ").", min=0.0, max=0.99)
-MAX_PIXELS = Spec("--max-pixels", 60_000_000, "Refuse images larger than this many pixels (checked before decoding).",
+MAX_PIXELS = Spec("--max-pixels", DEFAULT_MAX_PIXELS, "Refuse images larger than this many pixels (checked before decoding).",
                   min=1)
 VIS = Spec("--vis", False, "Also write reconstruction overlays (part labels, box, landmarks).")
 

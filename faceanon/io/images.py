@@ -45,7 +45,7 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, ImageFile
 
-from faceanon.checks import check_image
+from faceanon.checks import DEFAULT_MAX_PIXELS, check_image
 from faceanon.errors import FaceanonError, ImageError, OutputError, UsageError
 from faceanon.io import formats
 from faceanon.io.atomic import atomic_write
@@ -68,7 +68,6 @@ __all__ = [
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 IMAGE_EXTENSIONS |= formats.EXTRA_INPUT_EXTENSIONS  # HEIC/HEIF, AVIF, GIF, DICOM (faceanon.io.formats)
 MIN_SIDE = 16
-DEFAULT_MAX_PIXELS = 60_000_000
 
 # Pillow plugins allowed to decode inputs (content sniffing is limited to these). MPO files are
 # opened by the JPEG plugin (its factory returns an MpoImageFile).

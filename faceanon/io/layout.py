@@ -38,7 +38,7 @@ from faceanon.errors import ImageError, UsageError
 __all__ = [
     "ANONYMIZED", "ANON", "RENDER", "FACE3D", "SEG", "OUTPUT_KINDS", "REPORT",
     "face_name", "split_face_name", "extra_face_base",
-    "ReconFiles", "AnonFiles", "recon_folder", "recon_files", "overlay_file", "masked_file", "anon_files",
+    "MeshFiles", "ReconFiles", "AnonFiles", "recon_folder", "recon_files", "overlay_file", "masked_file", "anon_files",
     "render_file", "anonymized_file",
     "ReconFace", "ReconImage", "discover_recon", "recon_faces", "original_photo", "find_masked", "has_masked",
     "find_meshes", "find_images",
@@ -100,57 +100,31 @@ def extra_face_base(name: str) -> Optional[str]:
 
 
 @dataclass(frozen=True)
-class ReconFiles:
-    """The reconstruct files of one face: ``obj``/``mtl``/``texture`` (the mesh in the photo-aligned
-    y-up frame, the texture extracted from the photo) and ``npz`` (the projections record)."""
+class MeshFiles:
+    """A textured mesh's files: ``obj``, its ``mtl`` next to it, and the ``texture`` PNG its MTL names."""
 
-    folder: Path
-    name: str
-
-    @property
-    def obj(self) -> Path:
-        return self.folder / f"{self.name}{_RECON}{_OBJ}"
+    obj: Path
+    texture: Path
 
     @property
     def mtl(self) -> Path:
-        return self.folder / f"{self.name}{_RECON}{_MTL}"
-
-    @property
-    def texture(self) -> Path:
-        return self.folder / f"{self.name}{_RECON}{_PNG}"
-
-    @property
-    def npz(self) -> Path:
-        return self.folder / f"{self.name}{_NPZ}"
+        return self.obj.with_suffix(_MTL)
 
     @property
     def mesh(self) -> tuple[Path, Path, Path]:
-        """The three files of the mesh: (obj, mtl, texture)."""
-        return self.obj, self.mtl, self.texture
+        """The three files, in the order they are listed: (texture, obj, mtl)."""
+        return self.texture, self.obj, self.mtl
 
 
 @dataclass(frozen=True)
-class AnonFiles:
-    """The anonymize files of one face, in their own folder ``<sub>/<name>/``."""
+class ReconFiles(MeshFiles):
+    """The reconstruct files of one face: the mesh in the photo-aligned y-up frame with the texture
+    extracted from the photo, and ``npz`` (the projections record)."""
 
-    folder: Path
-    name: str
+    npz: Path
 
-    @property
-    def obj(self) -> Path:
-        return self.folder / f"{self.name}{_OBJ}"
 
-    @property
-    def mtl(self) -> Path:
-        return self.folder / f"{self.name}{_MTL}"
-
-    @property
-    def texture(self) -> Path:
-        return self.folder / f"{self.name}{_TEXTURE}"
-
-    @property
-    def mesh(self) -> tuple[Path, Path, Path]:
-        return self.obj, self.mtl, self.texture
+AnonFiles = MeshFiles  # the anonymize files of one face: its mesh and re-baked texture
 
 
 def recon_folder(root: Path, stem: str) -> Path:
@@ -160,7 +134,9 @@ def recon_folder(root: Path, stem: str) -> Path:
 
 def recon_files(folder: Path, name: str) -> ReconFiles:
     """The reconstruct files of face ``name`` in an image's reconstruct folder."""
-    return ReconFiles(Path(folder), name)
+    folder = Path(folder)
+    return ReconFiles(obj=folder / f"{name}{_RECON}{_OBJ}", texture=folder / f"{name}{_RECON}{_PNG}",
+                      npz=folder / f"{name}{_NPZ}")
 
 
 def overlay_file(folder: Path, stem: str) -> Path:
@@ -173,9 +149,10 @@ def masked_file(root: Path, stem: str) -> Path:
     return Path(root) / f"{stem}{_MASKED}"
 
 
-def anon_files(root: Path, stem: str, name: str) -> AnonFiles:
-    """The anonymize files of face ``name`` of image ``stem``: ``root/<sub>/<name>/``."""
-    return AnonFiles(Path(root) / _sub(stem) / name, name)
+def anon_files(root: Path, stem: str, name: str) -> MeshFiles:
+    """The anonymize files of face ``name`` of image ``stem``, in their own folder ``root/<sub>/<name>/``."""
+    folder = Path(root) / _sub(stem) / name
+    return MeshFiles(obj=folder / f"{name}{_OBJ}", texture=folder / f"{name}{_TEXTURE}")
 
 
 def render_file(root: Path, stem: str, name: str) -> Path:

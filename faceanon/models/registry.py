@@ -191,11 +191,12 @@ def _v3_detector(store, s: DetectorSettings):
 
     m = _v3_model(store)
     source = m
-    if s.threshold is not None and float(s.threshold) != m.detector.score_threshold:
+    threshold = MODELS[V3].threshold if s.threshold is None else float(s.threshold)
+    if threshold != m.detector.score_threshold:
         from ddfa_v3.retinaface import RetinaFaceDetector
 
         # same network, another threshold: a second light wrapper, not a second model
-        source = RetinaFaceDetector(m.retina_net, float(s.threshold), m.detector.nms_threshold)
+        source = RetinaFaceDetector(m.retina_net, threshold, m.detector.nms_threshold)
     return DDFAv3Detector(source, min_face_size=s.min_face_size, max_faces=s.max_faces)
 
 
