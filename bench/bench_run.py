@@ -56,7 +56,7 @@ def main() -> int:
     from faceanon.assets import get_store
     from faceanon.io.images import list_images
     from faceanon.runner.models import load_models
-    from faceanon.runner.commit import process_image, start_image
+    from faceanon.runner.commit import start_image
     from faceanon.stages.pipeline import RunOptions
 
     store = get_store()
@@ -72,7 +72,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         # warm-up: the first image pays for building per-size detector nets and the UV layout cache
-        process_image(photos[0], "warmup", out, models, opts)
+        start_image(photos[0], "warmup", out, models, opts).result()
 
         def run_batch(items):
             inflight, reports = [], []

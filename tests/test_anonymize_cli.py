@@ -203,14 +203,6 @@ def test_missing_images_folder_and_out_inside_in(tmp_path, patched_mean):
     assert r.exit_code == 2 and "inside IN" in r.stderr
 
 
-def test_help_has_examples():
-    r = cli("anonymize", "--help")
-    assert r.exit_code == 0
-    assert "faceanon anonymize out/face3d out/anon --seg out/seg" in r.stdout
-    for opt in ("--alpha", "--keep-pose", "--tex-size", "--seg", "--model"):
-        assert opt in r.stdout
-
-
 def test_real_bfm_anonymize_then_render(tmp_path, monkeypatch, bfm):
     """The real lite mean face: a posed 'fit' -> anonymize (canonical) -> render; the render is upright
     and not mirrored (the red-painted subject's right eye region lands on the image left)."""
@@ -254,4 +246,3 @@ def test_old_images_spelling_is_seg_with_a_warning(tmp_path, patched_mean, old):
     assert_one_warning(was, old, "--seg")
     assert_same_files(tmp_path / "new", tmp_path / "old")
     assert "--images" not in cli("anonymize", "--help").stdout
-

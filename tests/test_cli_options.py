@@ -9,6 +9,7 @@ from enum import Enum
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from faceanon import options as o
 from faceanon.cli import app
@@ -55,6 +56,24 @@ def test_a_shared_flag_means_the_same_everywhere():
         bounds = {v[1:] for v in by_command.values()}
         defaults = {v[0] for c, v in by_command.items() if (c, flag) not in OWN_DEFAULT}
         assert len(bounds) == 1 and len(defaults) <= 1, (flag, by_command)
+
+
+@pytest.mark.parametrize("command,example,options", [
+    ("reconstruct", "faceanon reconstruct photos/ out/", ("--recon-tex-size", "--vis", "--min-face-size", "--max-pixels")),
+    ("segment", "faceanon segment out/face3d out/seg --images photos/",
+     ("--images", "--keep-mouth", "--margin", "--feather-px", "--max-pixels")),
+    ("anonymize", "faceanon anonymize out/face3d out/anon --seg out/seg",
+     ("--alpha", "--keep-pose", "--tex-size", "--seg", "--model")),
+    ("render", "faceanon render out/anon out/render", ("--img-size", "--frame-fill", "--background", "--renderer")),
+    ("composite", "faceanon composite face3d/ anon/ final/ --seg seg/ --images photos/",
+     ("--seg", "--images", "--blend-px", "--max-pixels")),
+])
+def test_help_has_examples_and_the_options(command, example, options):
+    r = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    assert r.exit_code == 0
+    assert example in r.stdout
+    for option in options:
+        assert option in r.stdout, option
 
 
 @pytest.mark.parametrize("command,old,new", [

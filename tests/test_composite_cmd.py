@@ -121,14 +121,6 @@ def test_composite_usage_errors(tmp_path, reference_dir):
     assert r.exit_code == 1 and "faceanon segment" in r.stderr
 
 
-def test_composite_help_has_examples():
-    r = cli("composite", "--help")
-    assert r.exit_code == 0
-    assert "faceanon composite face3d/ anon/ final/ --seg seg/ --images photos/" in r.stdout
-    for option in ("--seg", "--images", "--blend-px", "--max-pixels"):
-        assert option in r.stdout
-
-
 def test_documented_example_blend_option(tmp_path, reference_dir):
     """`faceanon composite face3d/ anon/ final/ --seg seg/ -i photos/ --blend-px 6`."""
     L = _build(tmp_path, reference_dir, "img", keep_pose=True)
@@ -205,4 +197,3 @@ def test_old_feather_px_spelling_is_blend_px_with_a_warning(tmp_path, reference_
     assert_same_files(tmp_path / "new", tmp_path / "old")
     assert (tmp_path / "new" / "img.png").read_bytes() != (tmp_path / "default" / "img.png").read_bytes()
     assert "--feather-px" not in cli("composite", "--help").stdout
-

@@ -12,31 +12,15 @@ import trimesh
 from typer.testing import CliRunner
 
 from faceanon.cli import app
-from faceanon.models.loader import clear_cache
-from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
+from tests.support.lite_home import copy_photos, lite_env, lite_home  # noqa: F401 (fixture)
 
 N_LITE = 38365
 
 
 @pytest.fixture(scope="module")
-def home(lite_home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(lite_home))
-    mp.setenv("FACEANON_OFFLINE", "1")
-    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
-    clear_cache()
-    yield lite_home
-    mp.undo()
-    clear_cache()
-
-
-@pytest.fixture(scope="module")
-def recon(home, photos_dir, tmp_path_factory):
+def recon(lite_env, photos_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("recon")
-    inp = root / "in"
-    inp.mkdir()
-    shutil.copy(photos_dir / "alison1.jpg", inp / "alison1.jpg")
-    shutil.copy(photos_dir / "kim3.jpg", inp / "KIM3.JPEG")  # any letter case, .jpeg
+    inp = copy_photos(photos_dir, root / "in", ("alison1.jpg", "kim3.jpg"), {"kim3.jpg": "KIM3.JPEG"})  # any case, .jpeg
     a = cv2.imread(str(photos_dir / "alison1.jpg"))
     b = cv2.imread(str(photos_dir / "barry12.jpg"))
     h = min(a.shape[0], b.shape[0])

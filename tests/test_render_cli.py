@@ -130,14 +130,6 @@ def test_render_pytorch3d_cli_matches_builtin(tmp_path):
     assert np.abs(a - b).mean() < 2
 
 
-def test_help_has_examples():
-    r = cli("render", "--help")
-    assert r.exit_code == 0
-    assert "faceanon render out/anon out/render" in r.stdout
-    for opt in ("--img-size", "--frame-fill", "--background", "--renderer"):
-        assert opt in r.stdout
-
-
 def test_help_states_what_the_pytorch3d_cpu_path_costs():
     r = CliRunner().invoke(app, ["render", "--help"], env={"COLUMNS": "200"})
     assert r.exit_code == 0
@@ -162,4 +154,3 @@ def test_old_margin_spelling_is_frame_fill_with_a_warning(tmp_path):
     assert_same_files(tmp_path / "new", tmp_path / "eq")
     assert (tmp_path / "new" / "a_front.png").read_bytes() != (tmp_path / "default" / "a_front.png").read_bytes()
     assert "--margin" not in cli("render", "--help").stdout  # hidden
-

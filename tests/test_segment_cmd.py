@@ -225,14 +225,6 @@ def test_corrupt_npz_is_isolated(layout):
     assert "sis_projections.npz" in line
 
 
-def test_help_has_examples():
-    result = cli("segment", "--help")
-    assert result.exit_code == 0
-    assert "faceanon segment out/face3d out/seg --images photos/" in result.stdout
-    for option in ("--images", "--keep-mouth", "--margin", "--feather-px", "--max-pixels"):
-        assert option in result.stdout
-
-
 def test_documented_example_short_options(layout, reference_dir):
     """`faceanon segment face3d/ seg/ -i photos/ ...` and `--feather-px 0` (hard alpha edge)."""
     recon, photos, out = layout

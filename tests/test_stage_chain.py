@@ -9,14 +9,11 @@ of `--alpha` < 1 and `--keep-pose` (kim3: the keep-pose vertices differ by at mo
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from typer.testing import CliRunner
 
 from faceanon.cli import app
-from faceanon.models.loader import clear_cache
-from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
+from tests.support.lite_home import copy_photos, lite_home, offline_home  # noqa: F401 (fixture)
 from tests.support.renamed import assert_same_files
 
 pytestmark = pytest.mark.assets
@@ -33,24 +30,16 @@ def cli(*args) -> None:
 
 @pytest.fixture(scope="module")
 def both(lite_home, photos_dir, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(lite_home))
-    mp.setenv("FACEANON_OFFLINE", "1")
-    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
-    clear_cache()
-    root = tmp_path_factory.mktemp("chain")
-    inp = root / "in"
-    inp.mkdir()
-    shutil.copy(photos_dir / "kim3.jpg", inp / "kim3.jpg")
-    run, st = root / "run", root / "stages"
-    cli("run", inp, run, "--outputs", "all", "--recon-tex-size", "256", *SEGMENT, *ANONYMIZE,
-        "--img-size", "96", "--frame-fill", "0.7", "--background", "white")
-    cli("reconstruct", inp, st / "face3d", "--recon-tex-size", "256")
-    cli("segment", st / "face3d", st / "seg", "--images", inp, *SEGMENT)
-    cli("anonymize", st / "face3d", st / "anon", "--seg", st / "seg", *ANONYMIZE)
-    yield run, st
-    mp.undo()
-    clear_cache()
+    with offline_home(lite_home):
+        root = tmp_path_factory.mktemp("chain")
+        inp = copy_photos(photos_dir, root / "in", ["kim3.jpg"])
+        run, st = root / "run", root / "stages"
+        cli("run", inp, run, "--outputs", "all", "--recon-tex-size", "256", *SEGMENT, *ANONYMIZE,
+            "--img-size", "96", "--frame-fill", "0.7", "--background", "white")
+        cli("reconstruct", inp, st / "face3d", "--recon-tex-size", "256")
+        cli("segment", st / "face3d", st / "seg", "--images", inp, *SEGMENT)
+        cli("anonymize", st / "face3d", st / "anon", "--seg", st / "seg", *ANONYMIZE)
+        yield run, st
 
 
 def test_reconstruct_is_runs_face3d(both):

@@ -10,23 +10,9 @@ import pytest
 from faceanon.stages.composite import CompositeFace, composite_image
 from faceanon.stages.warp import FADE_FRACTION, face_size, face_warp, warp_image, warp_mask
 
+from test_composite import grid  # a flat, front-facing quad grid with UVs
+
 H, W = 240, 320
-
-
-def grid(x0, y0, x1, y1, n=16, z=0.0):
-    """A flat, front-facing quad grid over [x0, x1] x [y0, y1] (image px), UVs spanning [0, 1]²."""
-    xs = np.linspace(x0, x1, n + 1)
-    ys = np.linspace(y0, y1, n + 1)
-    X, Y = np.meshgrid(xs, ys)
-    v = np.stack([X.ravel(), Y.ravel(), np.full(X.size, z)], 1).astype(np.float32)
-    uv = np.stack([(X.ravel() - x0) / (x1 - x0), 1.0 - (Y.ravel() - y0) / (y1 - y0)], 1).astype(np.float32)
-    tris = []
-    for i in range(n):
-        for j in range(n):
-            a = i * (n + 1) + j
-            b, c = a + 1, a + n + 1
-            tris += [[a, c, b], [b, c, c + 1]]
-    return v, np.array(tris, np.int32), uv
 
 
 def smooth_texture(seed=0) -> np.ndarray:

@@ -172,16 +172,3 @@ def start_image(
         raise
     # report.seconds is completed by the writer tasks and finalized with the completion marker
     return files.commit(processed.fill(report, files.outputs()), opts, processed)
-
-
-def process_image(
-    path: Path,
-    stem: str,
-    out: Path,
-    models: Models,
-    opts: RunOptions,
-    on_stage: Callable[[str], None] | None = None,
-) -> ImageReport:
-    """Run every stage for one image and wait for its files; raises on failure after removing what
-    it had written."""
-    return start_image(path, stem, out, models, opts, on_stage).result()
