@@ -9,7 +9,7 @@ import pytest
 
 from ddfa_v3.landmarks import (contour_indices_106, contour_landmarks_106_2d, project_without_roll,
                                vertex_parallel)
-from tests.support.synthetic_v3 import centre_fit, synthetic_model
+from tests.support.synthetic_v3 import fit, model  # noqa: F401 (fixtures)
 
 
 def _project_np(shape, angles, trans):
@@ -114,14 +114,6 @@ def test_vertex_parallel_rejects_bad_ids():
 
 
 # --- DDFAv3.fit exposes it ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return synthetic_model(tmp_path_factory.mktemp("ddfa_v3_ldm_assets"))
-
-
-@pytest.fixture(scope="module")
-def fit(model, photos_dir):
-    return centre_fit(model, photos_dir / "alison1.jpg")
 
 
 def test_fit_returns_ldm106_2d_in_photo_px(fit, model):

@@ -13,22 +13,12 @@ from ddfa_v3.testing import synthetic_face_model
 from ddfa_v3.texture import (SEED_UV_EPS, bilinear_sample_seed, extract_texture_seed, uint8_seed, uv_render,
                              uv_screen_vertices, vertex_colors_from_uv)
 from faceanon.raster import rasterize
-from tests.support.synthetic_v3 import centre_fit, synthetic_model
+from tests.support.synthetic_v3 import fit, model  # noqa: F401 (fixtures)
 
 S = 256  # UV size for the fit-based tests (the seed's 2048 only costs time)
 
 
-# --- fixtures: one synthetic model and one fit per module ------------------------------------------------
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return synthetic_model(tmp_path_factory.mktemp("ddfa_v3_tex_assets"))
-
-
-@pytest.fixture(scope="module")
-def fit(model, photos_dir):
-    return centre_fit(model, photos_dir / "alison1.jpg")
-
-
+# --- fixtures: one synthetic model and one fit per module (tests/support/synthetic_v3.py) ------------------
 @pytest.fixture(scope="module")
 def inset_model():
     """The synthetic face model dict with its UV layout shrunk into [0.1, 0.9]^2.
