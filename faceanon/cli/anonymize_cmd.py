@@ -67,7 +67,7 @@ def anonymize(
     replacements drawn from the mean face (closed eyes, lips, eyebrows), coloured from the skin. A
     failing face gets one error line; the others complete (exit 1 if any failed).
     """
-    from faceanon.io.facefiles import read_recon_mesh, write_anon_face
+    from faceanon.io.facefiles import anonymized_obj_vertices, read_recon_mesh, write_anon_face
     from faceanon.io.images import load_rgba
     from faceanon.io.layout import anon_files, discover_recon, find_masked, has_masked, masked_file
     from faceanon.io.records import load_projections
@@ -161,7 +161,8 @@ def anonymize(
                                    chroma=skin_chroma(rgb, rec["seg_visible_labels_full"]))
         a = anonymize_face(_image_vertices(mesh, v2d, h), mesh.triangles, mesh.uv, rgb, mean_vertices,
                            alpha=o.alpha, tex_size=o.tex_size, features=features)
-        write_anon_face(anon_files(out, f.stem, f.face.name), a, mesh.uv, mesh.triangles, keep_pose=o.keep_pose)
+        write_anon_face(anon_files(out, f.stem, f.face.name), anonymized_obj_vertices(a, o.keep_pose), mesh.uv,
+                        mesh.triangles, a.texture)
 
     items = [(f.face.files.obj, key) for key, f in by_key.items()]
     outcomes = run_batch(items, process, label="anonymize")

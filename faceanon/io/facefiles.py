@@ -113,13 +113,15 @@ def anonymized_obj_vertices(face, keep_pose: bool) -> np.ndarray:
     return to_mm_frame(face.canonical, face.mean_vertices).astype(np.float32)
 
 
-def write_anon_face(files: AnonFiles, face, uv: np.ndarray, triangles: np.ndarray, *, keep_pose: bool) -> None:
-    """Write an anonymized face: its texture, then its OBJ/MTL (see :func:`anonymized_obj_vertices`)."""
+def write_anon_face(files: AnonFiles, vertices: np.ndarray, uv: np.ndarray, triangles: np.ndarray,
+                    texture: np.ndarray) -> None:
+    """Write an anonymized face: its ``texture``, then its OBJ/MTL with ``vertices`` (N, 3) in the
+    OBJ's frame (:func:`anonymized_obj_vertices`)."""
     from faceanon.io.images import save_image_atomic
     from faceanon.io.mesh import write_obj
 
-    save_image_atomic(files.texture, face.texture)
-    write_obj(files.obj, anonymized_obj_vertices(face, keep_pose), uv, triangles, texture_png_name=files.texture.name)
+    save_image_atomic(files.texture, texture)
+    write_obj(files.obj, vertices, uv, triangles, texture_png_name=files.texture.name)
 
 
 def check_labels_match(rgb_shape: tuple, labels: np.ndarray, image_path: Path, npz: Path) -> None:

@@ -60,16 +60,14 @@ def _extract_and_write(rgb: np.ndarray, fit, height: int, size: int, files, secs
     write_recon_mesh(files, fit.vertices, fit.uv, fit.triangles, texture, height)
 
 
-def _render_and_write(face, triangles, uv, opts: RunOptions, path: Path, secs: dict) -> None:
-    """Writer-thread task: the frontal render of one anonymized face, written as PNG."""
-    from faceanon.io.facefiles import anonymized_obj_vertices
+def _render_and_write(vertices, triangles, uv, texture, opts: RunOptions, path: Path, secs: dict) -> None:
+    """Writer-thread task: the frontal render of one anonymized OBJ, written as PNG."""
     from faceanon.io.images import save_image_atomic
     from faceanon.stages.render import render_front
 
     t = time.perf_counter()
-    img = render_front(anonymized_obj_vertices(face, opts.keep_pose), triangles, uv, face.texture,
-                       img_size=opts.img_size, frame_fill=opts.frame_fill, background=opts.background,
-                       supersample=opts.supersample, renderer=opts.renderer)
+    img = render_front(vertices, triangles, uv, texture, img_size=opts.img_size, frame_fill=opts.frame_fill,
+                       background=opts.background, supersample=opts.supersample, renderer=opts.renderer)
     secs["render"] = secs.get("render", 0.0) + time.perf_counter() - t
     save_image_atomic(path, img)
 
@@ -122,7 +120,7 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
     :class:`Processed` image. Raises on failure (the caller removes what it had written).
     """
     from faceanon.io import layout
-    from faceanon.io.facefiles import write_anon_face
+    from faceanon.io.facefiles import anonymized_obj_vertices, write_anon_face
     from faceanon.io.formats import output_plan
     from faceanon.io.images import load_image, save_image_atomic
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
@@ -188,16 +186,17 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
                                    vertex_labels=fit.vertex_labels, chroma=skin_chroma(image.rgb, f.labels))
         a = anonymize_face(fit.vertices, fit.triangles, fit.uv, seg_rgb, fit.mean_vertices,
                            alpha=opts.alpha, tex_size=opts.tex_size, features=features)
+        obj_v = anonymized_obj_vertices(a, opts.keep_pose) if ANON in want or RENDER in want else None
         if ANON in want:
             files = layout.anon_files(out / ANON, stem, f.name)
-            yield Output(files.mesh, write_anon_face, (files, a, fit.uv, fit.triangles), {"keep_pose": opts.keep_pose})
-        anon_faces.append((f, a))
+            yield Output(files.mesh, write_anon_face, (files, obj_v, fit.uv, fit.triangles, a.texture))
+        anon_faces.append((f, a, obj_v))
     secs["anonymize"] = time.perf_counter() - t
 
     if RENDER in want:
-        for f, a in anon_faces:  # rendered and written on the writer thread (see above)
+        for f, a, obj_v in anon_faces:  # rendered and written on the writer thread (see above)
             rp = layout.render_file(out / RENDER, stem, f.name)
-            yield Output((rp,), _render_and_write, (a, f.fit.triangles, f.fit.uv, opts, rp, secs))
+            yield Output((rp,), _render_and_write, (obj_v, f.fit.triangles, f.fit.uv, a.texture, opts, rp, secs))
 
     t = stage("composite")
     # in place: the segmented photo is warped to the morphed shape and the identity-free eyes, lips and
@@ -208,14 +207,15 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
                                 features=None if a.feature_layers is None else
                                 FaceFeatures(a.feature_layers, keep_mouth=opts.keep_mouth, brow_rgb=a.brow_rgb,
                                              chroma=skin_chroma(image.rgb, f.labels)))
-                  for f, a in anon_faces]
+                  for f, a, _ in anon_faces]
     composite = composite_image(seg_rgb, comp_faces, blend_px=opts.blend_px)
     if ANONYMIZED in want:
         ext, write = plan.output(output_extension(image, opts), write_composite)  # e.g. .dcm for DICOM
         cp = layout.anonymized_file(out / ANONYMIZED, stem, ext)
         yield Output((cp,), write, (cp, composite), {"original": image})
     secs["composite"] = time.perf_counter() - t
-    return Processed(image=image, composite=composite, faces=anon_faces, seconds=secs, notes=list(plan.notes))
+    return Processed(image=image, composite=composite, faces=[(f, a) for f, a, _ in anon_faces], seconds=secs,
+                     notes=list(plan.notes))
 
 
 def run_chain(chain: Generator[Output, None, Processed], put: Callable[[Output], None] = Output.run) -> Processed:
