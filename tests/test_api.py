@@ -186,3 +186,28 @@ def test_the_readme_example_runs(lite_env, photos_dir, tmp_path):
     assert r.stdout.splitlines()[1].startswith("image [")
     assert load_image(tmp_path / "kim3_anon.png").rgb.shape == (h, w, 3)
     assert load_image(tmp_path / "kim3_anon.jpg").rgb.shape == (h, w, 3)
+
+
+def test_keywords_of_the_previous_release_still_work(lite_env):
+    """render_margin= and brows= (now frame_fill= and keep_brows=, inverted) for one release, with a warning."""
+    from faceanon import Anonymizer
+
+    with pytest.warns(DeprecationWarning) as caught:
+        old = Anonymizer(render_margin=0.6, brows=False, **FAST)
+    assert {str(w.message).split("(")[1].split("=")[0] for w in caught} == {"render_margin", "brows"}
+    new = Anonymizer(frame_fill=0.6, keep_brows=True, **FAST)
+    assert old.options == new.options and old.options.frame_fill == 0.6 and old.options.keep_brows
+    assert old.options.fingerprint() == new.options.fingerprint()
+    with pytest.raises(UsageError, match="render_margin and frame_fill name the same option"), \
+            pytest.warns(DeprecationWarning):
+        Anonymizer(render_margin=0.6, frame_fill=0.5, **FAST)
+
+
+def test_privacy_sets_the_margin_and_the_brows_as_on_the_command_line(lite_env):
+    from faceanon import Anonymizer
+    from faceanon.stages.privacy import PRIVACY_LEVELS
+
+    for name, level in PRIVACY_LEVELS.items():
+        o = Anonymizer(privacy=name, **FAST).options
+        assert (o.removal_margin, o.remove_brows) == (level.margin, level.brows)
+
