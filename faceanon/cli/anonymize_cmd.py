@@ -69,7 +69,7 @@ def anonymize(
     """
     from faceanon.io.facefiles import anonymized_obj_vertices, read_recon_mesh, write_anon_face
     from faceanon.io.images import load_rgba
-    from faceanon.io.layout import anon_files, discover_recon, find_masked, has_masked, masked_file
+    from faceanon.io.layout import anon_files, discover_recon, find_segmented, has_segmented, segmented_file
     from faceanon.io.records import load_projections
     from faceanon.options import AnonymizeOptions
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
@@ -84,7 +84,7 @@ def anonymize(
     check_out_not_in(seg, out)
     faces = [_Face(stem=g.stem, face=f) for g in discover_recon(recon) for f in g.faces]
     by_key = {f"{f.stem}//{f.face.name}": f for f in faces}
-    if not has_masked(seg):
+    if not has_segmented(seg):
         # Texturing from the original photos would put the real eyes and mouth back on the face.
         raise UsageError(
             f"no segmented photo in {seg}: --seg must be the output folder of `faceanon segment`",
@@ -111,9 +111,9 @@ def anonymize(
     def source_image(stem: str):
         if stem in images_cache:
             return images_cache[stem]
-        path = find_masked(seg, stem)
+        path = find_segmented(seg, stem)
         if path is None:
-            raise ImageError(f"segmented photo of {stem} not found: {masked_file(seg, stem)}",
+            raise ImageError(f"segmented photo of {stem} not found: {segmented_file(seg, stem)}",
                              "run `faceanon segment` for this image, or pass its output folder as --seg")
         # the segmented RGB is the texture source everywhere: the removed eyes/mouth (alpha 0) are
         # already inpainted there, so no original eye pixel can reach the texture and the removed

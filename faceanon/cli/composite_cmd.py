@@ -31,12 +31,12 @@ from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import FaceanonError, ImageError, UsageError
 
 
-def load_masked_png(seg: Path, stem: str) -> tuple[Path, np.ndarray]:
+def load_segmented(seg: Path, stem: str) -> tuple[Path, np.ndarray]:
     """(path, (H, W, 4) uint8 RGBA) of the segmented photo of ``stem`` (alpha kept, unlike ``load_image``)."""
     from faceanon.io.images import load_rgba
-    from faceanon.io.layout import masked_file
+    from faceanon.io.layout import segmented_file
 
-    path = masked_file(seg, stem)
+    path = segmented_file(seg, stem)
     if not path.is_file():
         raise ImageError(f"segmented image not found: {path}",
                          "run `faceanon segment` first and pass its output folder as --seg")
@@ -160,7 +160,7 @@ def composite(
         h = img.height
         for f, rec in zip(g.faces, records):
             check_labels_match(img.rgb.shape, rec["seg_visible_labels_full"], src, f.npz)
-        seg_path, rgba = load_masked_png(seg, stem)
+        seg_path, rgba = load_segmented(seg, stem)
         if rgba.shape[:2] != img.rgb.shape[:2]:
             raise ImageError(f"{seg_path}: {rgba.shape[1]}×{rgba.shape[0]} px but the photo {src.name} is "
                              f"{img.width}×{img.height} px", "segment and composite the same photos")

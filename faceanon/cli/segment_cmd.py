@@ -77,7 +77,7 @@ def segment(
     """
     from faceanon.io.facefiles import check_labels_match
     from faceanon.io.images import load_image, save_image_atomic
-    from faceanon.io.layout import discover_recon, masked_file, original_photo
+    from faceanon.io.layout import discover_recon, segmented_file, original_photo
     from faceanon.io.records import load_projections
     from faceanon.options import SegmentOptions
     from faceanon.stages.segment import SegmentFace, segment_image
@@ -106,7 +106,7 @@ def segment(
                 faces.append(SegmentFace(labels=labels, inter_ocular=face_inter_ocular(rec)))
         rgba, _removed = segment_image(img.rgb, faces, keep_mouth=o.keep_mouth, margin=o.removal_margin,
                                        feather_px=o.feather_px, brows=o.remove_brows, grain=o.features)
-        save_image_atomic(masked_file(out, stem), rgba)
+        save_image_atomic(segmented_file(out, stem), rgba)
 
     outcomes = run_batch([(g.item, g.stem) for g in groups], process, label="segment")
     raise typer.Exit(finish(outcomes, "segment"))

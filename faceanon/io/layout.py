@@ -38,9 +38,9 @@ from faceanon.errors import ImageError, UsageError
 __all__ = [
     "ANONYMIZED", "ANON", "RENDER", "FACE3D", "SEG", "OUTPUT_KINDS", "REPORT",
     "face_name", "split_face_name", "extra_face_base",
-    "MeshFiles", "ReconFiles", "AnonFiles", "recon_folder", "recon_files", "overlay_file", "masked_file", "anon_files",
+    "MeshFiles", "ReconFiles", "AnonFiles", "recon_folder", "recon_files", "overlay_file", "segmented_file", "anon_files",
     "render_file", "anonymized_file",
-    "ReconFace", "ReconImage", "discover_recon", "recon_faces", "original_photo", "find_masked", "has_masked",
+    "ReconFace", "ReconImage", "discover_recon", "recon_faces", "original_photo", "find_segmented", "has_segmented",
     "find_meshes", "find_images",
 ]
 
@@ -144,7 +144,7 @@ def overlay_file(folder: Path, stem: str) -> Path:
     return Path(folder) / f"{_base(stem)}{_OVERLAY}"
 
 
-def masked_file(root: Path, stem: str) -> Path:
+def segmented_file(root: Path, stem: str) -> Path:
     """The segmented photo (RGBA) of an image: ``root/<stem>_masked.png``."""
     return Path(root) / f"{stem}{_MASKED}"
 
@@ -293,7 +293,7 @@ def original_photo(images: Path, stem: str) -> Path:
     return hit
 
 
-def find_masked(seg: Path, stem: str) -> Optional[Path]:
+def find_segmented(seg: Path, stem: str) -> Optional[Path]:
     """The segmented photo of ``stem`` in ``seg``: the exact name, else a unique case-insensitive
     match; None if absent.
 
@@ -301,7 +301,7 @@ def find_masked(seg: Path, stem: str) -> Optional[Path]:
     docs/seed_compatibility.md). Two case-variants of the name raise a one-line
     :class:`ImageError` naming both.
     """
-    exact = masked_file(seg, stem)
+    exact = segmented_file(seg, stem)
     if exact.is_file():
         return exact
     folder, want = exact.parent, exact.name
@@ -315,7 +315,7 @@ def find_masked(seg: Path, stem: str) -> Optional[Path]:
     return hits[0] if hits else None
 
 
-def has_masked(seg: Path) -> bool:
+def has_segmented(seg: Path) -> bool:
     """Whether ``seg`` (recursively) holds any segmented photo."""
     return any(p.name.casefold().endswith(_MASKED) for p in Path(seg).rglob("*") if p.is_file())
 

@@ -168,7 +168,7 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
     rgba, _removed = segment_image(image.rgb, seg_faces, keep_mouth=opts.keep_mouth, brows=brows,
                                    grain=features_on, margin=opts.removal_margin, feather_px=opts.feather_px)
     if SEG in want:
-        seg_path = layout.masked_file(out / SEG, stem)
+        seg_path = layout.segmented_file(out / SEG, stem)
         yield Output((seg_path,), save_image_atomic, (seg_path, rgba))
     secs["segment"] = time.perf_counter() - t
 
