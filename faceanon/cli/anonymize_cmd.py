@@ -13,6 +13,7 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import FaceanonError, ImageError, UsageError
+from faceanon.io.layout import PATTERNS
 
 
 @dataclass
@@ -45,9 +46,9 @@ def _image_vertices(mesh, v2d: np.ndarray, height: int) -> np.ndarray:
     ),
 )
 def anonymize(
-    recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct`."),
-    out: Path = typer.Argument(..., metavar="OUT", help="Output folder: one folder per face with its OBJ/MTL and texture."),
-    seg: Path = typer.Option(..., "--seg", "-s", help="Output folder of `faceanon segment` (the segmented photos); the original photos are refused (they would put the eyes back)."),
+    recon: Path = typer.Argument(..., metavar="RECON", help=f"Output folder of `faceanon reconstruct` ({PATTERNS['recon']})."),
+    out: Path = typer.Argument(..., metavar="OUT", help=f"Output folder: OUT/{PATTERNS['anon']}."),
+    seg: Path = typer.Option(..., "--seg", "-s", help=f"Output folder of `faceanon segment` ({PATTERNS['segmented']}); the original photos are refused (they would put the eyes back)."),
     alpha: float = opt.ALPHA,
     keep_pose: bool = opt.KEEP_POSE,
     tex_size: int = opt.TEX_SIZE,

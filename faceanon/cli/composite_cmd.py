@@ -29,6 +29,7 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import FaceanonError, ImageError, UsageError
+from faceanon.io.layout import PATTERNS
 
 
 def load_segmented(seg: Path, stem: str) -> tuple[Path, np.ndarray]:
@@ -83,7 +84,7 @@ def load_anonymized_face(anon: Path, stem: str, recon, height: int, v2d: np.ndar
 )
 def composite(
     recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct`."),
-    anon: Path = typer.Argument(..., metavar="ANON", help="Output folder of `faceanon anonymize`."),
+    anon: Path = typer.Argument(..., metavar="ANON", help=f"Output folder of `faceanon anonymize` ({PATTERNS['anon']})."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder for the anonymized photos <stem>.<ext>."),
     seg: Path = opt.SEG,
     images: Path = opt.PHOTOS,

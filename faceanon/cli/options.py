@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from faceanon import options as o
+from faceanon.io.layout import PATTERNS
 from faceanon.options import Spec
 
 
@@ -70,7 +71,7 @@ MIRROR = typer.Option(
 )
 OFFLINE = typer.Option(False, "--offline", help="Never open a network connection (also: FACEANON_OFFLINE=1).")
 PHOTOS = typer.Option(..., "--images", "-i", help="Folder of the original photos given to `faceanon reconstruct`.")
-SEG = typer.Option(..., "--seg", "-s", help="Output folder of `faceanon segment` (the segmented photos).")
+SEG = typer.Option(..., "--seg", "-s", help=f"Output folder of `faceanon segment` ({PATTERNS['segmented']}).")
 
 
 def store_from(mirror: Optional[str], offline: bool):

@@ -10,6 +10,7 @@ import typer
 from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, collect_inputs, finish, run_batch
+from faceanon.io.layout import PATTERNS
 
 
 @app.command(
@@ -24,7 +25,7 @@ from faceanon.cli.batch import check_out_not_in, collect_inputs, finish, run_bat
 )
 def reconstruct(
     inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images (png/jpg/jpeg/bmp/tif/webp)."),
-    out: Path = typer.Argument(..., metavar="OUT", help="Output folder; one subfolder per image."),
+    out: Path = typer.Argument(..., metavar="OUT", help=f"Output folder: {PATTERNS['recon']} per face."),
     model: opt.Model = opt.MODEL,
     recon_tex_size: int = opt.RECON_TEX_SIZE,
     recursive: bool = opt.RECURSIVE,
@@ -38,9 +39,10 @@ def reconstruct(
 ) -> None:
     """Detect every face, fit a 3D face to each, write mesh + texture + projections.
 
-    Writes OUT/<stem>/: per face its mesh (OBJ/MTL), the texture extracted from the photo (PNG) and
-    its projections record (npz), for the main face (highest score) and then the others
-    (<stem>_face1, <stem>_face2, ...); with --vis an overlay of the labels, boxes and landmarks.
+    Writes one folder per image into OUT: per face its mesh (OBJ/MTL), the texture extracted from
+    the photo (PNG) and its projections record (npz), for the main face (highest score), then the
+    others (<name> = <stem>_face1, <stem>_face2, ...); with --vis an overlay of the labels, boxes
+    and landmarks.
     """
     from faceanon.cli.formats_cli import print_run_notes
     from faceanon.io.images import load_image

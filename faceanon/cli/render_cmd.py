@@ -10,6 +10,7 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import FaceanonError
+from faceanon.io.layout import PATTERNS
 
 
 @app.command(
@@ -23,8 +24,8 @@ from faceanon.errors import FaceanonError
     ),
 )
 def render(
-    anon: Path = typer.Argument(..., metavar="ANON", help="Output folder of `faceanon anonymize`."),
-    out: Path = typer.Argument(..., metavar="OUT", help="Output folder for the frontal renders (PNG)."),
+    anon: Path = typer.Argument(..., metavar="ANON", help=f"Output folder of `faceanon anonymize` ({PATTERNS['anon']})."),
+    out: Path = typer.Argument(..., metavar="OUT", help=f"Output folder for {PATTERNS['render']}."),
     img_size: int = opt.IMG_SIZE,
     frame_fill: float = opt.FRAME_FILL,
     background: opt.Background = opt.BACKGROUND,

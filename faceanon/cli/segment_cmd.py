@@ -16,6 +16,7 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, finish, run_batch
 from faceanon.errors import UsageError
+from faceanon.io.layout import PATTERNS
 
 
 def face_inter_ocular(rec: dict) -> float:
@@ -54,8 +55,8 @@ def face_mesh(files, rec: dict, height: int):
     ),
 )
 def segment(
-    recon: Path = typer.Argument(..., metavar="RECON", help="Output folder of `faceanon reconstruct`."),
-    out: Path = typer.Argument(..., metavar="OUT", help="Output folder for the segmented photos (RGBA PNG)."),
+    recon: Path = typer.Argument(..., metavar="RECON", help=f"Output folder of `faceanon reconstruct` ({PATTERNS['recon']})."),
+    out: Path = typer.Argument(..., metavar="OUT", help=f"Output folder for {PATTERNS['segmented']} (RGBA)."),
     images: Path = opt.PHOTOS,
     keep_mouth: bool = opt.KEEP_MOUTH,
     fill: opt.Fill = opt.FILL,

@@ -36,7 +36,7 @@ from typing import Optional
 from faceanon.errors import ImageError, UsageError
 
 __all__ = [
-    "ANONYMIZED", "ANON", "RENDER", "FACE3D", "SEG", "OUTPUT_KINDS", "REPORT",
+    "ANONYMIZED", "ANON", "RENDER", "FACE3D", "SEG", "OUTPUT_KINDS", "REPORT", "PATTERNS",
     "face_name", "split_face_name", "extra_face_base",
     "MeshFiles", "ReconFiles", "AnonFiles", "recon_folder", "recon_files", "overlay_file", "segmented_file", "anon_files",
     "render_file", "anonymized_file",
@@ -66,6 +66,16 @@ _FRONT = "_front.png"
 _OBJ = ".obj"
 _MTL = ".mtl"
 _PNG = ".png"
+
+#: The output files as a user reads them (help texts): what each stage writes per image or face.
+PATTERNS = {
+    "recon": f"<stem>/<name>{_RECON}{_OBJ}/{_MTL}/{_PNG} and <name>{_NPZ}",
+    "overlay": f"<stem>/<stem>{_OVERLAY}",
+    "segmented": f"<stem>{_MASKED}",
+    "anon": f"<name>/<name>{_OBJ}/{_MTL} and <name>{_TEXTURE}",
+    "render": f"<name>{_FRONT}",
+    "anonymized": "<stem>.<ext>",
+}
 
 _FACE_RE = re.compile(r"^(?P<base>.+)" + _FACE + r"(?P<k>[0-9]+)$")
 _FACE_RE_NOCASE = re.compile(r"^(?P<base>.*)" + _FACE + r"[0-9]+$", re.IGNORECASE)
