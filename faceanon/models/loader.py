@@ -1,8 +1,8 @@
 """Cached model loading: each detector/backend is built once per process and options.
 
-This is the only module of ``faceanon.models`` that talks to the asset store; the model classes
-take explicit file paths, and what each model set loads is its spec in
-:mod:`faceanon.models.registry`. Usage::
+Every function reads the spec of the named model set in :mod:`faceanon.models.registry`, whose
+builders are the only code of ``faceanon.models`` that talks to the asset store (the model classes
+take explicit file paths). Usage::
 
     from faceanon.assets import get_store
     store = get_store()
