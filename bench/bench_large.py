@@ -2,7 +2,7 @@
 
 Usage (real model files through the mirror):
 
-    FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_large.py [--megapixels 24] [--runs 3]
+    FACEANON_ASSETS_MIRROR=<asset mirror folder> python bench/bench_large.py [--megapixels 24] [--runs 3]
 
 The fixture ``alison1.jpg`` is upscaled (bicubic) to ``--megapixels`` and saved as a JPEG (quality
 92); every step whose cost grows with the face's size in pixels is exercised: detection on the
@@ -40,9 +40,9 @@ def main() -> int:
     import cv2
 
     from faceanon.assets import get_store
-    from faceanon.cli.options import Model, load_models
+    from faceanon.runner.models import load_models
     from faceanon.runner.commit import start_image
-    from faceanon.stages.pipeline import Models, RunOptions
+    from faceanon.stages.pipeline import RunOptions
 
     src = cv2.imread(str(args.photo))
     if src is None:
@@ -51,9 +51,8 @@ def main() -> int:
     h, w = src.shape[:2]
     f = (args.megapixels * 1e6 / (h * w)) ** 0.5
     big = cv2.resize(src, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
-    detector, backend = load_models(get_store(), Model.lite, min_face_size=40, max_faces=0, threshold=None)
-    models = Models(detector=detector, backend=backend)
     opts = RunOptions(outputs=args.outputs)
+    models = load_models(get_store(), opts)
     rows: dict[str, list[float]] = {}
     walls = []
     with tempfile.TemporaryDirectory() as tmp:

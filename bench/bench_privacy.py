@@ -52,33 +52,39 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-# `faceanon run` defaults, to name only the flags a run changed
-RUN_DEFAULTS = {"privacy": "standard", "fill": "features", "alpha": 1.0, "keep_pose": False, "keep_mouth": False,
-                "feather_px": 3.0, "tex_size": 2048, "img_size": 1024, "background": "transparent", "max_faces": 0,
-                "min_face_size": 40, "threshold": None}
-# margin and brows follow from --privacy (faceanon/stages/privacy.py); they are named only when they differ
-_LEVELS = {"low": (0.15, False), "standard": (0.25, True), "high": (0.30, True)}
+#: report.json option keys that are not `faceanon run` flags, or not worth naming in a table row
+_NOT_FLAGS = ("model", "outputs", "vis", "max_pixels", "lossless", "strict", "supersample", "renderer", "blend_px")
+
 
 HEADER = ("| flags | faces | re-id strong composite | re-id strong render | re-id weak composite | weak detected "
           "| mean dist strong | mean dist weak | eye residual | mouth residual | skin ΔE00 mean | skin ΔE00 median |")
 
 
 def flags_of(out: Path) -> str:
+    """The flags of the run in ``out`` that differ from `faceanon run`'s defaults (faceanon/options.py)."""
+    from dataclasses import fields
+
+    from faceanon.options import RunOptions
+    from faceanon.stages.privacy import PRIVACY_LEVELS
+
     try:
         opts = json.loads((out / "report.json").read_text(encoding="utf-8")).get("options", {})
     except (OSError, ValueError):
         return out.name
     parts = [f"--model {opts.get('model', '?')}"]
-    level = _LEVELS.get(str(opts.get("privacy", "standard")), _LEVELS["standard"])
-    if "margin" in opts and abs(float(opts["margin"]) - level[0]) > 1e-9:
-        parts.append(f"--margin {opts['margin']}")
-    if "brows" in opts and bool(opts["brows"]) != level[1]:
-        parts.append("--keep-brows")
-    for k, default in RUN_DEFAULTS.items():
-        if k in opts and opts[k] != default:
-            v = opts[k]
-            flag = "--" + k.replace("_", "-")
-            parts.append(flag if v is True else f"{flag} {v}")
+    level = PRIVACY_LEVELS.get(str(opts.get("privacy")), PRIVACY_LEVELS["standard"])
+    if "brows" in opts:  # a report of an earlier release: margin and brows resolved from --privacy
+        if opts.get("margin") is not None and abs(float(opts["margin"]) - level.margin) > 1e-9:
+            parts.append(f"--margin {opts['margin']}")
+        if bool(opts["brows"]) != level.brows:
+            parts.append("--keep-brows")
+        opts = {k: v for k, v in opts.items() if k not in ("margin", "brows")}
+    defaults = RunOptions()
+    for f in fields(RunOptions):
+        if f.name in _NOT_FLAGS or f.name not in opts or opts[f.name] == getattr(defaults, f.name):
+            continue
+        v, flag = opts[f.name], "--" + f.name.replace("_", "-")
+        parts.append(flag if v is True else f"{flag} {v}")
     return " ".join(parts)
 
 

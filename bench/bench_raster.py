@@ -4,7 +4,7 @@ Usage:  python bench/bench_raster.py [--runs 30] [--size 1024] [--threads auto,1
 
 Meshes:
 * ``bfm-noneck``: the real 38,365-vertex / 76,073-triangle 3DDFA_V2 no-neck BFM mean face, when the
-  asset mirror is found ($FACEANON_ASSETS_MIRROR, else ../shared/assets next to the repo);
+  asset mirror is found ($FACEANON_ASSETS_MIRROR, else the test data's mirror next to the repo);
 * ``hemisphere``: a synthetic stand-in built here: a dense triangulated grid (196 x 196 vertices,
   76,050 triangles) bent onto a hemisphere whose disc covers ~40% of the target;
 * ``sphere``: the same number of triangles on a whole sphere, both windings drawn, so half of

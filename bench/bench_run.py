@@ -2,7 +2,7 @@
 
 Usage (real model files through the mirror):
 
-    FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_run.py [--photos DIR] [--batch 200]
+    FACEANON_ASSETS_MIRROR=<asset mirror folder> python bench/bench_run.py [--photos DIR] [--batch 200]
 
 Models are loaded once and the images go through `faceanon.runner.commit.start_image` exactly as
 `faceanon run` drives it (default options; image i's files are written in the background while image
@@ -55,16 +55,15 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     from faceanon.assets import get_store
     from faceanon.io.images import list_images
-    from faceanon.cli.options import Model, load_models
-    from faceanon.runner.commit import process_image, start_image
-    from faceanon.stages.pipeline import Models, RunOptions
+    from faceanon.runner.models import load_models
+    from faceanon.runner.commit import start_image
+    from faceanon.stages.pipeline import RunOptions
 
     store = get_store()
     store.download(model="lite", accept_license=True, progress=False)
     opts = RunOptions(outputs=args.outputs)
     t0 = time.perf_counter()
-    det, backend = load_models(store, Model.lite, min_face_size=opts.min_face_size, max_faces=0, threshold=None)
-    models = Models(detector=det, backend=backend)
+    models = load_models(store, opts)
     load_s = time.perf_counter() - t0
 
     photos = list_images(args.photos)
@@ -73,7 +72,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         # warm-up: the first image pays for building per-size detector nets and the UV layout cache
-        process_image(photos[0], "warmup", out, models, opts)
+        start_image(photos[0], "warmup", out, models, opts).result()
 
         def run_batch(items):
             inflight, reports = [], []

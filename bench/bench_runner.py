@@ -2,7 +2,7 @@
 
 Usage (real model files through the mirror; the cluster extra installed):
 
-    FACEANON_ASSETS_MIRROR=../shared/assets python bench/bench_runner.py [--repeat 3]
+    FACEANON_ASSETS_MIRROR=<asset mirror folder> python bench/bench_runner.py [--repeat 3]
 
 The 16 fixture photos are copied ``--repeat`` times (distinct names) into a temporary IN folder and
 run with ``faceanon.runner.Runner`` exactly as ``faceanon run`` does (lock, markers, report.json,

@@ -3,8 +3,8 @@
 Usage:  python bench/bench_stages.py [--runs 15] [--tex-size 2048] [--img-size 1024] [--photo PATH]
 
 Input: the real 38,365-vertex lite BFM mean face (from the asset mirror: $FACEANON_ASSETS_MIRROR,
-else ../shared/assets next to the repo) posed at yaw 20 / pitch -5 into a photo frame, with
-``--photo`` (default: shared/fixtures/photos/alison1.jpg, resized to 400 x 440) as the texture
+else the test data's mirror next to the repo) posed at yaw 20 / pitch -5 into a photo frame, with
+``--photo`` (default: the fixture photo alison1.jpg, resized to 400 x 440) as the texture
 source. A real fit is not needed for timing: the work depends on the mesh, the photo size and the
 texture / render sizes only.
 
@@ -68,6 +68,7 @@ def main(argv=None) -> int:
 
     import cv2
 
+    from faceanon.io.facefiles import anonymized_obj_vertices
     from faceanon.models.bfm import BFMSources, load_bfm
     from faceanon.stages.anonymize import anonymize_face
     from faceanon.stages.geometry import rotation_matrix
@@ -100,9 +101,10 @@ def main(argv=None) -> int:
 
     rows = []
     t = args.tex_size
-    a = anonymize_face(obj, tri, uv, img_v[:, :2], photo, mean, tex_size=t)
+    a = anonymize_face(img_v, tri, uv, photo, mean, tex_size=t)
     rows.append((f"anonymize_face (tex {t}²)", *_time(
-        lambda: anonymize_face(obj, tri, uv, img_v[:, :2], photo, mean, tex_size=t), args.runs)))
+        lambda: anonymize_face(img_v, tri, uv, photo, mean, tex_size=t), args.runs)))
+    obj_v = anonymized_obj_vertices(a, keep_pose=False)
     from faceanon.stages.texture import working_size
 
     work = working_size(img_v, tri, uv, t)
@@ -115,11 +117,11 @@ def main(argv=None) -> int:
 
     def render_uncached():
         render_mod._COVERAGE_CACHE.clear()
-        return render_front(a.vertices, tri, uv, a.texture, img_size=S)
+        return render_front(obj_v, tri, uv, a.texture, img_size=S)
 
     rows.append((f"render_front ({S}², supersample 2), new geometry", *_time(render_uncached, args.runs)))
     rows.append((f"render_front ({S}², supersample 2), geometry seen before (--alpha 1 batch)", *_time(
-        lambda: render_front(a.vertices, tri, uv, a.texture, img_size=S), args.runs)))
+        lambda: render_front(obj_v, tri, uv, a.texture, img_size=S), args.runs)))
 
     print(f"mesh: lite BFM mean, {len(mean):,} vertices / {len(tri):,} triangles; photo {W}x{H}; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpu(s); runs {args.runs}")

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from faceanon.errors import ImageError, UsageError
-from faceanon.stages.pipeline import ImageReport, Processed, RunOptions, _process, output_extension
+from faceanon.models.registry import DEFAULT_MODEL
+from faceanon.stages.pipeline import Processed, RunOptions, image_chain, output_extension, run_chain
 
 
 @dataclass
@@ -40,8 +41,8 @@ class FaceRecord:
     landmarks68: (68, 2) float32 image px (iBUG order) of the ORIGINAL face
     pose:        (3,) float32 yaw, pitch, roll in degrees (see README, projections keys)
     fit:         the :class:`~faceanon.types.FaceFit` (vertices (N, 3) image px, triangles, uv, labels...)
-    anonymized:  the :class:`~faceanon.stages.anonymize.AnonymizedFace` (morphed vertices (N, 3), texture
-                 (T, T, 3) uint8, posed_image_vertices (N, 3) image px)
+    anonymized:  the :class:`~faceanon.stages.anonymize.AnonymizedFace` (the morphed face in the model's
+                 canonical frame (N, 3), texture (T, T, 3) uint8, posed_image_vertices (N, 3) image px)
     """
 
     name: str
@@ -67,23 +68,44 @@ class AnonymizeResult:
 _OPTION_NAMES = tuple(f.name for f in fields(RunOptions))
 
 
+def _renamed(options: dict) -> dict:
+    """``options`` with the keywords of the previous release renamed (one DeprecationWarning each)."""
+    import warnings
+
+    from faceanon.options import DEPRECATED_KEYWORDS
+
+    out = dict(options)
+    for old, (new, convert) in DEPRECATED_KEYWORDS.items():
+        if old in out:
+            warnings.warn(f"Anonymizer({old}=...) is deprecated, use {new}=", DeprecationWarning, stacklevel=3)
+            value = out.pop(old)
+            if new in out:
+                raise UsageError(f"Anonymizer: {old} and {new} name the same option", f"pass only {new}")
+            out[new] = convert(value)
+    return out
+
+
 class Anonymizer:
     """Anonymizes photos in memory or on disk; the models are loaded once, at construction.
 
-    model:   ``"lite"`` (default) or ``"3ddfa-v3"``
-    options: any :class:`~faceanon.stages.pipeline.RunOptions` field as a keyword - ``alpha``,
-             ``keep_pose``, ``keep_mouth``, ``margin``, ``feather_px``, ``tex_size``, ``img_size``,
-             ``background``, ``max_pixels``, ``min_face_size``, ``max_faces``, ``threshold``,
-             ``lossless``, ``outputs`` (for :meth:`run`)... with the defaults of ``faceanon run``
+    model:   a model set of :mod:`faceanon.models.registry`: ``"lite"`` (default) or ``"3ddfa-v3"``
+    options: any :class:`~faceanon.options.RunOptions` field as a keyword - ``alpha``,
+             ``keep_pose``, ``keep_mouth``, ``privacy``, ``margin``, ``keep_brows``, ``feather_px``,
+             ``tex_size``, ``img_size``, ``frame_fill``, ``background``, ``max_pixels``,
+             ``min_face_size``, ``max_faces``, ``threshold``, ``lossless``, ``outputs`` (for
+             :meth:`run`)... with the defaults and bounds of ``faceanon run`` (:mod:`faceanon.options`).
+             The keywords of the previous release ``render_margin`` (now ``frame_fill``) and
+             ``brows`` (now ``keep_brows``, inverted) still work, with a DeprecationWarning.
     mirror, offline: the asset store rules of ``--mirror`` / ``--offline`` (default: the environment)
 
     Raises UsageError for an unknown option or a bad value, AssetError when a model file is missing
     or corrupt (hint: ``faceanon assets download``).
     """
 
-    def __init__(self, model: str = "lite", *, mirror: str | None = None, offline: bool = False, **options) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, mirror: str | None = None, offline: bool = False, **options) -> None:
         from faceanon.runner.models import load_models, require_assets, store_for
 
+        options = _renamed(options)
         unknown = sorted(set(options) - set(_OPTION_NAMES))
         if unknown:
             raise UsageError(f"Anonymizer: unknown option {unknown[0]!r}", f"known options: {', '.join(_OPTION_NAMES)}")
@@ -153,9 +175,8 @@ class Anonymizer:
 
     def _compute(self, source, stem: str) -> tuple[Processed, dict]:
         """The stage chain on a file (Path) or a decoded ImageRecord, writing nothing."""
-        report = ImageReport(input=str(source), stem=stem)
-        processed = _process(source, stem, None, self.models, self._in_memory, None, report, [], None)
-        return processed, report.seconds
+        processed = run_chain(image_chain(source, stem, None, self.models, self._in_memory))
+        return processed, processed.seconds
 
     @staticmethod
     def _result(p: Processed, seconds: dict) -> AnonymizeResult:

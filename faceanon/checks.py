@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_image"]
+__all__ = ["check_image", "DEFAULT_MAX_PIXELS"]
+
+#: The largest input image (pixels) read by default, checked from its header before decoding
+#: (``--max-pixels``).
+DEFAULT_MAX_PIXELS = 60_000_000
 
 
 def check_image(image, name: str, *, where: str | None = None, channels: tuple[int, ...] = (3,),

@@ -1,7 +1,7 @@
-"""Shared fixtures: where the shared/ folder, the asset mirror and the fixture photos are.
+"""Shared fixtures: where the test data folder (FACEANON_SHARED), the asset mirror and the fixture photos are.
 
 Tests that need the real model files use the mirror through FACEANON_ASSETS_MIRROR (set by
-.ci/run when ../shared/assets exists) and skip with a clear reason when it is absent.
+.ci/run when the test data folder has one) and skip with a clear reason when it is absent.
 """
 
 from __future__ import annotations
@@ -47,20 +47,21 @@ def mirror_dir() -> Path:
     return d
 
 
+def _fixture_folder(shared_dir: Path, name: str, what: str) -> Path:
+    d = shared_dir / "fixtures" / name
+    if not d.is_dir():
+        pytest.skip(f"{what} not found at {d}")
+    return d
+
+
 @pytest.fixture(scope="session")
 def photos_dir(shared_dir: Path) -> Path:
-    d = shared_dir / "fixtures" / "photos"
-    if not d.is_dir():
-        pytest.skip(f"fixture photos not found at {d}")
-    return d
+    return _fixture_folder(shared_dir, "photos", "fixture photos")
 
 
 @pytest.fixture(scope="session")
 def reference_dir(shared_dir: Path) -> Path:
-    d = shared_dir / "fixtures" / "reference_3ddfa_v3"
-    if not d.is_dir():
-        pytest.skip(f"3DDFA-V3 reference outputs not found at {d}")
-    return d
+    return _fixture_folder(shared_dir, "reference_3ddfa_v3", "3DDFA-V3 reference outputs")
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from faceanon.errors import UsageError
+from faceanon.io.facefiles import anonymized_obj_vertices
 from faceanon.stages.anonymize import AnonymizedFace, anonymize_face, check_alpha, morph_vertices
 from faceanon.stages.geometry import Similarity, rotation_matrix, umeyama
 from faceanon.stages.texture import bake_texture, uv_layout
@@ -188,36 +189,37 @@ def test_anonymize_face_outputs_and_frames():
     obj = (3e-3 * mean.astype(np.float64) @ R0.T + [50, 60, 10]).astype(np.float32)
     obj[:, 2] += 0.05 * np.sin(np.arange(len(obj)))  # not exactly the mean
     img = np.full((H, W, 3), 180, np.uint8)
-    for keep in (False, True):
-        a = anonymize_face(obj, t, uv, to_image(obj, H)[:, :2], img, mean, alpha=1.0, keep_pose=keep, tex_size=64)
-        assert isinstance(a, AnonymizedFace)
-        assert a.vertices.dtype == np.float32 and a.vertices.shape == obj.shape
-        assert a.texture.shape == (64, 64, 3) and a.texture.dtype == np.uint8
-        assert a.keep_pose is keep
-        posed_obj = a.similarity.inverse_apply(mean)
-        np.testing.assert_allclose(a.posed_image_vertices, to_image(posed_obj.astype(np.float32), H), atol=1e-3)
+    a = anonymize_face(to_image(obj, H), t, uv, img, mean, alpha=1.0, tex_size=64)
+    assert isinstance(a, AnonymizedFace)
+    assert a.texture.shape == (64, 64, 3) and a.texture.dtype == np.uint8
+    np.testing.assert_array_equal(a.canonical, mean)  # alpha 1: exactly the mean face
+    posed_obj = a.similarity.inverse_apply(mean)  # the similarity maps the photo's y-up frame (x, H - y, z)
+    np.testing.assert_allclose(a.posed_image_vertices, to_image(posed_obj.astype(np.float32), H), atol=1e-3)
+    for keep in (False, True):  # the OBJ writer's two frames
+        ov = anonymized_obj_vertices(a, keep_pose=keep)
+        assert ov.dtype == np.float32 and ov.shape == obj.shape
         if keep:
-            np.testing.assert_allclose(a.vertices, posed_obj, atol=1e-3)
-        else:
-            np.testing.assert_array_equal(a.vertices, mean)
-    # v2d=None derives the image positions from the obj vertices
-    b = anonymize_face(obj, t, uv, None, img, mean, alpha=0.5, tex_size=32)
+            np.testing.assert_allclose(ov, posed_obj, atol=1e-3)
+        else:  # a grid of another model: written in its own units
+            np.testing.assert_array_equal(ov, mean.astype(np.float32))
+    b = anonymize_face(to_image(obj, H), t, uv, img, mean, alpha=0.5, tex_size=32)
     assert b.texture.shape == (32, 32, 3)
+    assert np.abs(b.canonical - mean).max() > 1e-3  # half way: not the mean
 
 
 def test_anonymize_face_validates_inputs():
     v, t, uv = grid_mesh(-1, -1, 1, 1, 0.0, 4, (0.05, 0.05, 0.95, 0.95))
     img = np.zeros((40, 40, 3), np.uint8)
     with pytest.raises(ValueError, match="image_rgb"):
-        anonymize_face(v, t, uv, None, img[..., 0], v)
+        anonymize_face(v, t, uv, img[..., 0], v)
     with pytest.raises(ValueError, match="uv"):
-        anonymize_face(v, t, uv[:-1], None, img, v)
-    with pytest.raises(ValueError, match="v2d"):
-        anonymize_face(v, t, uv, np.zeros((3, 2)), img, v)
+        anonymize_face(v, t, uv[:-1], img, v)
+    with pytest.raises(ValueError, match="vertices"):
+        anonymize_face(v[:, :2], t, uv, img, v)
     with pytest.raises(ValueError, match="valid"):
-        anonymize_face(v, t, uv, None, img, v, valid=np.ones((5, 5), bool))
+        anonymize_face(v, t, uv, img, v, valid=np.ones((5, 5), bool))
     with pytest.raises(UsageError, match="alpha"):
-        anonymize_face(v, t, uv, None, img, v, alpha=2.0)
+        anonymize_face(v, t, uv, img, v, alpha=2.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_real_bfm_bake_has_no_black_texels_and_a_gutter(bfm):
     x1, y1 = np.ceil(eyes[:, :2].max(axis=0)).astype(int) + 2
     photo[y0:y1, x0:x1] = 0  # eyes "removed" and black
     valid[y0:y1, x0:x1] = False
-    a = anonymize_face(obj, tri, uv, img_v[:, :2], photo, mean, alpha=1.0, tex_size=2048, valid=valid)
+    a = anonymize_face(img_v, tri, uv, photo, mean, alpha=1.0, tex_size=2048, valid=valid)
     tex = a.texture
     inside = uv_layout(uv, tri, 2048).inside
     black = tex.sum(axis=2) == 0

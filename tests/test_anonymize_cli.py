@@ -79,7 +79,7 @@ def test_anonymize_writes_a_textured_obj(tmp_path, patched_mean):
 
     recon, seg, (mean, t, uv, obj) = make_layout(tmp_path)
     out = tmp_path / "anon"
-    r = cli("anonymize", recon, out, "--images", seg, "--tex-size", 128)
+    r = cli("anonymize", recon, out, "--seg", seg, "--tex-size", 128)
     assert r.exit_code == 0, r.output
     d = out / "face"
     assert sorted(p.name for p in d.iterdir()) == ["face.mtl", "face.obj", "face_texture.png"]
@@ -105,7 +105,7 @@ def test_keep_pose_alpha_zero_returns_the_input_shape(tmp_path, patched_mean):
 
     recon, seg, (_mean, _t, _uv, obj) = make_layout(tmp_path)
     out = tmp_path / "anon"
-    r = cli("anonymize", recon, out, "--images", seg, "--tex-size", 64, "--alpha", 0, "--keep-pose")
+    r = cli("anonymize", recon, out, "--seg", seg, "--tex-size", 64, "--alpha", 0, "--keep-pose")
     assert r.exit_code == 0, r.output
     v, _, _, tex_path = read_obj(out / "face" / "face.obj")
     np.testing.assert_allclose(v, obj, atol=1e-3)
@@ -115,7 +115,7 @@ def test_keep_pose_alpha_zero_returns_the_input_shape(tmp_path, patched_mean):
 @pytest.mark.parametrize("alpha", ["-0.1", "1.5"])
 def test_alpha_outside_0_1_is_a_usage_error(tmp_path, patched_mean, alpha):
     recon, seg, _ = make_layout(tmp_path)
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--alpha", alpha)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--alpha", alpha)
     assert r.exit_code == 2
     assert "--alpha" in r.output
     assert not (tmp_path / "anon").exists()
@@ -127,7 +127,7 @@ def test_lookup_is_exact_not_by_prefix(tmp_path, patched_mean):
     recon, seg, _ = make_layout(tmp_path, stems=("edo", "edoardo"))
     (seg / "edo_masked.png").unlink()
     out = tmp_path / "anon"
-    r = cli("anonymize", recon, out, "--images", seg, "--tex-size", 64)
+    r = cli("anonymize", recon, out, "--seg", seg, "--tex-size", 64)
     assert r.exit_code == 1
     assert (out / "edoardo" / "edoardo.obj").is_file()
     assert not (out / "edo").exists()
@@ -142,7 +142,7 @@ def test_ambiguous_lookup_is_reported_in_one_line(tmp_path, patched_mean):
     src.unlink()
     (seg / "Face_masked.png").write_bytes(data)
     (seg / "FACE_MASKED.png").write_bytes(data)
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--tex-size", 64)
     assert r.exit_code == 1
     failed = [line for line in r.stderr.splitlines() if "ambiguous" in line]
     assert len(failed) == 1 and "Face_masked.png" in failed[0] and "FACE_MASKED.png" in failed[0]
@@ -151,14 +151,14 @@ def test_ambiguous_lookup_is_reported_in_one_line(tmp_path, patched_mean):
 def test_a_unique_case_variant_is_accepted(tmp_path, patched_mean):
     recon, seg, _ = make_layout(tmp_path)
     (seg / "face_masked.png").rename(seg / "FACE_masked.PNG")
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--tex-size", 64)
     assert r.exit_code == 0, r.output
 
 
 def test_original_photos_are_refused(tmp_path, patched_mean):
-    """--images must be the segment output: texturing from the originals would put the eyes back."""
+    """--seg must be the segment output: texturing from the originals would put the eyes back."""
     recon, seg, _ = make_layout(tmp_path, masked=False)
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--tex-size", 64)
     assert r.exit_code == 2, r.output
     assert "faceanon segment" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "anon").exists() or not any((tmp_path / "anon").rglob("*.png"))
@@ -168,7 +168,7 @@ def test_missing_masked_file_among_masked_ones_is_an_error_not_a_fallback(tmp_pa
     recon, seg, _ = make_layout(tmp_path, stems=("a", "b"))
     (seg / "b_masked.png").unlink()
     save_image_atomic(seg / "b.png", np.zeros((H, W, 3), np.uint8))  # an original photo must not be used
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--tex-size", 64)
     assert r.exit_code == 1
     assert "b_masked.png" in r.stderr and "faceanon segment" in r.stderr
     assert (tmp_path / "anon" / "a" / "a.obj").is_file() and not (tmp_path / "anon" / "b").exists()
@@ -178,7 +178,7 @@ def test_failures_are_isolated_per_face(tmp_path, patched_mean):
     recon, seg, _ = make_layout(tmp_path, stems=("a", "b", "c"))
     (recon / "b" / "b_projections.npz").write_bytes(b"not an npz")
     save_image_atomic(seg / "c_masked.png", np.zeros((H + 4, W, 4), np.uint8))  # wrong size
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 64)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--tex-size", 64)
     assert r.exit_code == 1
     failed = [line for line in r.stderr.splitlines() if line.startswith("failed")]
     assert len(failed) == 2
@@ -190,25 +190,17 @@ def test_failures_are_isolated_per_face(tmp_path, patched_mean):
 
 def test_model_mismatch_is_reported(tmp_path, patched_mean):
     recon, seg, _ = make_layout(tmp_path)
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--model", "3ddfa-v3")
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--model", "3ddfa-v3")
     assert r.exit_code == 1
     assert "fitted with the lite model but --model is 3ddfa-v3" in r.stderr
 
 
 def test_missing_images_folder_and_out_inside_in(tmp_path, patched_mean):
     recon, seg, _ = make_layout(tmp_path)
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", tmp_path / "nope")
-    assert r.exit_code == 2 and "--images folder not found" in r.stderr
-    r = cli("anonymize", recon, recon / "anon", "--images", seg)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", tmp_path / "nope")
+    assert r.exit_code == 2 and "--seg folder not found" in r.stderr
+    r = cli("anonymize", recon, recon / "anon", "--seg", seg)
     assert r.exit_code == 2 and "inside IN" in r.stderr
-
-
-def test_help_has_examples():
-    r = cli("anonymize", "--help")
-    assert r.exit_code == 0
-    assert "faceanon anonymize out/face3d out/anon --images out/seg" in r.stdout
-    for opt in ("--alpha", "--keep-pose", "--tex-size", "--images", "--model"):
-        assert opt in r.stdout
 
 
 def test_real_bfm_anonymize_then_render(tmp_path, monkeypatch, bfm):
@@ -229,7 +221,7 @@ def test_real_bfm_anonymize_then_render(tmp_path, monkeypatch, bfm):
     write_recon(recon, "p", obj, tri, uv, img_v, labels, w, h)
     seg.mkdir()
     save_image_atomic(seg / "p_masked.png", np.dstack([photo, np.full((h, w), 255, np.uint8)]))
-    r = cli("anonymize", recon, tmp_path / "anon", "--images", seg, "--tex-size", 512)
+    r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--tex-size", 512)
     assert r.exit_code == 0, r.output
     r = cli("render", tmp_path / "anon", tmp_path / "render", "--img-size", 256)
     assert r.exit_code == 0, r.output
@@ -239,3 +231,18 @@ def test_real_bfm_anonymize_then_render(tmp_path, monkeypatch, bfm):
     assert red.sum() > 30
     xs = np.nonzero(red)[1]
     assert xs.mean() < 128 * 0.85
+
+
+@pytest.mark.parametrize("old", ["--images", "-i"])
+def test_old_images_spelling_is_seg_with_a_warning(tmp_path, patched_mean, old):
+    """anonymize --images / -i (the segment output, renamed --seg as in composite: --images is the
+    original photos everywhere else) still works for one release: the same files, byte for byte."""
+    from tests.support.renamed import assert_no_warning, assert_one_warning, assert_same_files
+
+    recon, seg, _ = make_layout(tmp_path)
+    new = cli("anonymize", recon, tmp_path / "new", "--seg", seg, "--tex-size", 64)
+    was = cli("anonymize", recon, tmp_path / "old", old, seg, "--tex-size", 64)
+    assert_no_warning(new)
+    assert_one_warning(was, old, "--seg")
+    assert_same_files(tmp_path / "new", tmp_path / "old")
+    assert "--images" not in cli("anonymize", "--help").stdout

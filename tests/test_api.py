@@ -17,9 +17,8 @@ from typer.testing import CliRunner
 from faceanon.cli import app
 from faceanon.errors import AssetError, ImageError, NoFaceError, UsageError
 from faceanon.io.images import load_image
-from faceanon.models.loader import clear_cache
 from tests.support.badinputs import face_photo, jpeg_bytes, png_bytes
-from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
+from tests.support.lite_home import copy_photos, lite_env, lite_home  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.assets
 
@@ -31,19 +30,7 @@ FAR_FRACTION = 0.5
 
 
 @pytest.fixture(scope="module")
-def home_env(lite_home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(lite_home))
-    mp.setenv("FACEANON_OFFLINE", "1")
-    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
-    clear_cache()
-    yield lite_home
-    mp.undo()
-    clear_cache()
-
-
-@pytest.fixture(scope="module")
-def anon(home_env):
+def anon(lite_env):
     from faceanon import Anonymizer
 
     return Anonymizer(model="lite", alpha=1.0, keep_mouth=False, **FAST)
@@ -80,10 +67,7 @@ def test_anonymize_changes_the_face_and_nothing_else(anon, photos_dir, name):
 
 
 def test_anonymize_file_writes_the_bytes_of_faceanon_run(anon, photos_dir, tmp_path):
-    inp = tmp_path / "in"
-    inp.mkdir()
-    for name in ("kim3.jpg", "eos_image_0010.png"):
-        shutil.copy(photos_dir / name, inp / name)
+    inp = copy_photos(photos_dir, tmp_path / "in", ("kim3.jpg", "eos_image_0010.png"))
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["run", str(inp), str(out), *FAST_CLI])
     assert r.exit_code == 0, r.output
@@ -97,7 +81,7 @@ def test_anonymize_file_writes_the_bytes_of_faceanon_run(anon, photos_dir, tmp_p
     assert anon.anonymize_file(inp / "kim3.jpg", mine) == mine / "kim3.jpg"
 
 
-def test_anonymize_file_follows_lossless_and_never_overwrites_its_input(home_env, photos_dir, tmp_path):
+def test_anonymize_file_follows_lossless_and_never_overwrites_its_input(lite_env, photos_dir, tmp_path):
     from faceanon import Anonymizer
 
     src = tmp_path / "kim3.jpg"
@@ -154,7 +138,7 @@ def test_bad_arrays_raise_image_errors(anon):
         anon.anonymize(np.full((120, 160, 3), 90, np.uint8))
 
 
-def test_bad_options_and_missing_model_files(home_env, tmp_path, monkeypatch):
+def test_bad_options_and_missing_model_files(lite_env, tmp_path, monkeypatch):
     from faceanon import Anonymizer
 
     with pytest.raises(UsageError, match="unknown option 'alhpa'"):
@@ -184,7 +168,7 @@ def test_run_from_python_is_faceanon_run(anon, photos_dir, tmp_path):
         (tmp_path / "out" / "anonymized" / "kim3.jpg").read_bytes()
 
 
-def test_the_readme_example_runs(home_env, photos_dir, tmp_path):
+def test_the_readme_example_runs(lite_env, photos_dir, tmp_path):
     """The README's "Python API" block, run as written (the fixture path made absolute)."""
     import subprocess
     import sys
@@ -194,7 +178,7 @@ def test_the_readme_example_runs(home_env, photos_dir, tmp_path):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     code = code.replace('"../shared/fixtures/photos/', f'"{photos_dir}/')
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(home_env), capture_output=True,
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(lite_env), capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     h, w = load_image(photos_dir / "kim3.jpg").rgb.shape[:2]
@@ -202,3 +186,28 @@ def test_the_readme_example_runs(home_env, photos_dir, tmp_path):
     assert r.stdout.splitlines()[1].startswith("image [")
     assert load_image(tmp_path / "kim3_anon.png").rgb.shape == (h, w, 3)
     assert load_image(tmp_path / "kim3_anon.jpg").rgb.shape == (h, w, 3)
+
+
+def test_keywords_of_the_previous_release_still_work(lite_env):
+    """render_margin= and brows= (now frame_fill= and keep_brows=, inverted) for one release, with a warning."""
+    from faceanon import Anonymizer
+
+    with pytest.warns(DeprecationWarning) as caught:
+        old = Anonymizer(render_margin=0.6, brows=False, **FAST)
+    assert {str(w.message).split("(")[1].split("=")[0] for w in caught} == {"render_margin", "brows"}
+    new = Anonymizer(frame_fill=0.6, keep_brows=True, **FAST)
+    assert old.options == new.options and old.options.frame_fill == 0.6 and old.options.keep_brows
+    assert old.options.fingerprint() == new.options.fingerprint()
+    with pytest.raises(UsageError, match="render_margin and frame_fill name the same option"), \
+            pytest.warns(DeprecationWarning):
+        Anonymizer(render_margin=0.6, frame_fill=0.5, **FAST)
+
+
+def test_privacy_sets_the_margin_and_the_brows_as_on_the_command_line(lite_env):
+    from faceanon import Anonymizer
+    from faceanon.stages.privacy import PRIVACY_LEVELS
+
+    for name, level in PRIVACY_LEVELS.items():
+        o = Anonymizer(privacy=name, **FAST).options
+        assert (o.removal_margin, o.remove_brows) == (level.margin, level.brows)
+

@@ -42,20 +42,22 @@ def originals(photos_dir, tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="session")
-def alison(models, originals):
-    rgb = load_rgb(originals / "alison1.jpg")
+def _one_face(models, photo):
+    """(rgb, the one FakeFace dlib finds in ``photo``)."""
+    rgb = load_rgb(photo)
     faces = S.fake_faces_from_dlib(models, rgb)
     assert len(faces) == 1
     return rgb, faces[0]
+
+
+@pytest.fixture(scope="session")
+def alison(models, originals):
+    return _one_face(models, originals / "alison1.jpg")
 
 
 @pytest.fixture(scope="session")
 def barry(models, originals):
-    rgb = load_rgb(originals / "barry12.jpg")
-    faces = S.fake_faces_from_dlib(models, rgb)
-    assert len(faces) == 1
-    return rgb, faces[0]
+    return _one_face(models, originals / "barry12.jpg")
 
 
 def _face(face: S.FakeFace, render=None) -> S.FakeFace:

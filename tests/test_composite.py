@@ -83,7 +83,7 @@ def test_inside_is_the_texture_and_the_border_is_blended(photo):
     v, t, uv = grid(*BOX)
     tex = checker()
     feather = 8.0
-    out = composite_image(photo, [CompositeFace(v, t, uv, tex)], feather_px=feather)
+    out = composite_image(photo, [CompositeFace(v, t, uv, tex)], blend_px=feather)
     # interior cell centres: the texture colour exactly (texture row 0 = v 1 = top of the quad)
     sx, sy = (x1 - x0) / (T - 1), (y1 - y0) / (T - 1)
     for ci in range(1, T // CELL - 1):
@@ -97,7 +97,7 @@ def test_inside_is_the_texture_and_the_border_is_blended(photo):
     row = int((y0 + y1) / 2) + 3
     band = slice(int(x0), int(x0 + feather))
     solid_tex = solid((0, 255, 0))
-    out2 = composite_image(photo, [CompositeFace(v, t, uv, solid_tex)], feather_px=feather)
+    out2 = composite_image(photo, [CompositeFace(v, t, uv, solid_tex)], blend_px=feather)
     g = out2[row, band, 1].astype(int)
     base_g = photo[row, band, 1].astype(int)
     assert (g > base_g).all() and (g[:-1] < 255).any()
@@ -110,7 +110,7 @@ def test_inside_is_the_texture_and_the_border_is_blended(photo):
 
 def test_feather_zero_is_a_hard_edge(photo):
     v, t, uv = grid(*BOX)
-    out = composite_image(photo, [CompositeFace(v, t, uv, solid((0, 255, 0)))], feather_px=0)
+    out = composite_image(photo, [CompositeFace(v, t, uv, solid((0, 255, 0)))], blend_px=0)
     changed = (out != photo).any(axis=2)
     inside = _box_mask(photo.shape, BOX, 0)
     assert (out[changed] == (0, 255, 0)).all()
@@ -136,16 +136,16 @@ def test_nearer_faces_win_whatever_the_order(photo):
     vb, tb, uvb = grid(300, 450, 600, 800)
     red = CompositeFace(va, ta, uva, solid((255, 0, 0)), depth=1.0)
     blue = CompositeFace(vb, tb, uvb, solid((0, 0, 255)), depth=2.0)
-    out1 = composite_image(photo, [red, blue], feather_px=0)
-    out2 = composite_image(photo, [blue, red], feather_px=0)
+    out1 = composite_image(photo, [red, blue], blend_px=0)
+    out2 = composite_image(photo, [blue, red], blend_px=0)
     assert (out1 == out2).all()
     assert tuple(out1[550, 375]) == (0, 0, 255)  # overlap: the nearer (blue) face
     red.depth, blue.depth = 3.0, 2.0
-    assert tuple(composite_image(photo, [red, blue], feather_px=0)[550, 375]) == (255, 0, 0)
+    assert tuple(composite_image(photo, [red, blue], blend_px=0)[550, 375]) == (255, 0, 0)
     # default order: the larger (apparently nearer) face is drawn last
     small = CompositeFace(*grid(350, 500, 420, 580), solid((255, 0, 0)))
     large = CompositeFace(vb, tb, uvb, solid((0, 0, 255)))
-    assert tuple(composite_image(photo, [large, small], feather_px=0)[540, 385]) == (0, 0, 255)
+    assert tuple(composite_image(photo, [large, small], blend_px=0)[540, 385]) == (0, 0, 255)
 
 
 def test_removed_pixels_never_keep_the_base(photo):
@@ -157,7 +157,7 @@ def test_removed_pixels_never_keep_the_base(photo):
     removed[330:380, 250:300] = True  # straddles the top border of the quad (y0 = 350)
     base[removed] = (0, 255, 0)
     v, t, uv = grid(*BOX)
-    out = composite_image(base, [CompositeFace(v, t, uv, solid((200, 100, 50)), removed=removed)], feather_px=10)
+    out = composite_image(base, [CompositeFace(v, t, uv, solid((200, 100, 50)))], blend_px=10, removed=removed)
     fill = out[removed].astype(int)
     assert ((fill[:, 1] - np.maximum(fill[:, 0], fill[:, 2])) > 40).sum() == 0
     assert (out[352:380, 250:300] == (200, 100, 50)).all()  # covered + removed: full weight
@@ -190,7 +190,6 @@ def test_backfacing_mesh_is_still_drawn(photo):
         ("triangles", np.array([[0, 1, 9]], np.int32), "triangles"),
         ("uv", np.zeros((3, 2), np.float32), "uv"),
         ("texture", np.zeros((8, 8), np.uint8), "texture"),
-        ("removed", np.zeros((5, 5), bool), "removed"),
     ],
 )
 def test_bad_faces_are_named(field, value, match):
@@ -203,6 +202,8 @@ def test_bad_faces_are_named(field, value, match):
         composite_image(base, [CompositeFace(**kw)])
     with pytest.raises(ValueError, match="base_rgb"):
         composite_image(np.zeros((20, 20), np.uint8), [])
+    with pytest.raises(ValueError, match="removed"):
+        composite_image(base, [CompositeFace(**kw)] if field != "vertices" else [], removed=np.zeros((5, 5), bool))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,13 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ddfa_v3.landmarks import (contour_indices_106, contour_landmarks_106_2d, project_without_roll,
                                vertex_parallel)
-from ddfa_v3.model import DDFAv3
-from ddfa_v3.testing import write_synthetic_assets
-from faceanon.types import Detection
+from tests.support.synthetic_v3 import fit, model  # noqa: F401 (fixtures)
 
 
 def _project_np(shape, angles, trans):
@@ -117,18 +114,6 @@ def test_vertex_parallel_rejects_bad_ids():
 
 
 # --- DDFAv3.fit exposes it ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return DDFAv3(**write_synthetic_assets(tmp_path_factory.mktemp("ddfa_v3_ldm_assets")))
-
-
-@pytest.fixture(scope="module")
-def fit(model, photos_dir):
-    rgb = np.asarray(Image.open(photos_dir / "alison1.jpg").convert("RGB"))
-    h, w = rgb.shape[:2]
-    side = 0.45 * min(h, w)
-    box = np.array([w / 2 - side / 2, h / 2 - side / 2, w / 2 + side / 2, h / 2 + side / 2], np.float32)
-    return model.fit(rgb, Detection(box=box, score=1.0, landmarks5=np.zeros((5, 2), np.float32)))
 
 
 def test_fit_returns_ldm106_2d_in_photo_px(fit, model):

@@ -7,35 +7,18 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ddfa_v3 import align
-from ddfa_v3.model import DDFAv3
-from ddfa_v3.testing import synthetic_face_model, write_synthetic_assets
+from ddfa_v3.testing import synthetic_face_model
 from ddfa_v3.texture import (SEED_UV_EPS, bilinear_sample_seed, extract_texture_seed, uint8_seed, uv_render,
                              uv_screen_vertices, vertex_colors_from_uv)
 from faceanon.raster import rasterize
-from faceanon.types import Detection
+from tests.support.synthetic_v3 import fit, model  # noqa: F401 (fixtures)
 
 S = 256  # UV size for the fit-based tests (the seed's 2048 only costs time)
 
 
-# --- fixtures: one synthetic model and one fit per module ------------------------------------------------
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return DDFAv3(**write_synthetic_assets(tmp_path_factory.mktemp("ddfa_v3_tex_assets")))
-
-
-@pytest.fixture(scope="module")
-def fit(model, photos_dir):
-    rgb = np.asarray(Image.open(photos_dir / "alison1.jpg").convert("RGB"))
-    h, w = rgb.shape[:2]
-    side = 0.45 * min(h, w)  # the synthetic detector's box: ~45 % of the image at its centre
-    box = np.array([w / 2 - side / 2, h / 2 - side / 2, w / 2 + side / 2, h / 2 + side / 2], np.float32)
-    det = Detection(box=box, score=1.0, landmarks5=np.zeros((5, 2), np.float32))
-    return model.fit(rgb, det)
-
-
+# --- fixtures: one synthetic model and one fit per module (tests/support/synthetic_v3.py) ------------------
 @pytest.fixture(scope="module")
 def inset_model():
     """The synthetic face model dict with its UV layout shrunk into [0.1, 0.9]^2.

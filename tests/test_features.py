@@ -148,7 +148,6 @@ def test_removed_pixels_never_reach_the_anonymized_photo(lite, mirror_dir, photo
     from faceanon.models.mb05 import load_mb05
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
     from faceanon.stages.composite import CompositeFace, FaceFeatures, composite_image
-    from faceanon.stages.reconstruct import obj_vertices
     from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
 
     rgb = load_image(photos_dir / "kim3.jpg").rgb
@@ -165,8 +164,7 @@ def test_removed_pixels_never_reach_the_anonymized_photo(lite, mirror_dir, photo
         seg = np.ascontiguousarray(rgba[:, :, :3])
         spec = FeatureSpec(fit.landmark_ids, brows=True, brow_rgb=np.array([90.0, 70.0, 50.0]),
                            vertex_labels=fit.vertex_labels)
-        a = anonymize_face(obj_vertices(fit, rgb.shape[0]), fit.triangles, fit.uv, fit.v2d, seg,
-                           fit.mean_vertices, tex_size=512, features=spec)
+        a = anonymize_face(fit.vertices, fit.triangles, fit.uv, seg, fit.mean_vertices, tex_size=512, features=spec)
         feats = FaceFeatures(a.feature_layers, brow_rgb=a.brow_rgb)
         comp = composite_image(seg, [CompositeFace(a.posed_image_vertices, fit.triangles, fit.uv, a.texture,
                                                    source_vertices=fit.vertices, features=feats)])

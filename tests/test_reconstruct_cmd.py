@@ -12,31 +12,15 @@ import trimesh
 from typer.testing import CliRunner
 
 from faceanon.cli import app
-from faceanon.models.loader import clear_cache
-from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
+from tests.support.lite_home import copy_photos, lite_env, lite_home  # noqa: F401 (fixture)
 
 N_LITE = 38365
 
 
 @pytest.fixture(scope="module")
-def home(lite_home):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(lite_home))
-    mp.setenv("FACEANON_OFFLINE", "1")
-    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
-    clear_cache()
-    yield lite_home
-    mp.undo()
-    clear_cache()
-
-
-@pytest.fixture(scope="module")
-def recon(home, photos_dir, tmp_path_factory):
+def recon(lite_env, photos_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("recon")
-    inp = root / "in"
-    inp.mkdir()
-    shutil.copy(photos_dir / "alison1.jpg", inp / "alison1.jpg")
-    shutil.copy(photos_dir / "kim3.jpg", inp / "KIM3.JPEG")  # any letter case, .jpeg
+    inp = copy_photos(photos_dir, root / "in", ("alison1.jpg", "kim3.jpg"), {"kim3.jpg": "KIM3.JPEG"})  # any case, .jpeg
     a = cv2.imread(str(photos_dir / "alison1.jpg"))
     b = cv2.imread(str(photos_dir / "barry12.jpg"))
     h = min(a.shape[0], b.shape[0])
@@ -44,7 +28,7 @@ def recon(home, photos_dir, tmp_path_factory):
     cv2.imwrite(str(inp / "grey.png"), np.full((300, 400, 3), 128, np.uint8))  # no face
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in inp.iterdir()}
     out = root / "out"
-    result = CliRunner().invoke(app, ["reconstruct", str(inp), str(out), "--vis", "--tex-size", "256"])
+    result = CliRunner().invoke(app, ["reconstruct", str(inp), str(out), "--vis", "--recon-tex-size", "256"])
     return inp, out, result, hashes
 
 
@@ -114,3 +98,19 @@ def test_overlay_written_with_vis(recon):
     ov = cv2.imread(str(out / "alison1" / "alison1_overlay.png"))
     src = cv2.imread(str(inp / "alison1.jpg"))
     assert ov.shape == src.shape and not np.array_equal(ov, src)
+
+
+def test_old_tex_size_spelling_is_recon_tex_size_with_a_warning(recon, tmp_path):
+    """reconstruct --tex-size (the extracted texture, renamed --recon-tex-size: --tex-size is the
+    anonymized texture of anonymize and run) still works for one release: the same files."""
+    from tests.support.renamed import assert_one_warning, assert_same_files
+
+    inp, out, _result, _hashes = recon
+    one = tmp_path / "in"
+    one.mkdir()
+    shutil.copy(inp / "alison1.jpg", one / "alison1.jpg")
+    r = CliRunner().invoke(app, ["reconstruct", str(one), str(tmp_path / "old"), "--vis", "--tex-size", "256"])
+    assert_one_warning(r, "--tex-size", "--recon-tex-size")
+    assert_same_files(out / "alison1", tmp_path / "old" / "alison1")
+    assert "--tex-size " not in CliRunner().invoke(app, ["reconstruct", "--help"]).stdout
+

@@ -68,7 +68,7 @@ def test_face_is_centred_on_its_bbox_and_fills_margin(margin):
     v, t, uv = merge(left, right)
     assert abs(v[:, 0].mean() - (v[:, 0].min() + v[:, 0].max()) / 2) > 0.3
     S = 200
-    img = render_front(v, t, uv, _flat_texture((200, 150, 120)), img_size=S, margin=margin)
+    img = render_front(v, t, uv, _flat_texture((200, 150, 120)), img_size=S, frame_fill=margin)
     ys, xs = np.nonzero(img[..., 3] > 0)
     cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
     assert abs(cx - (S - 1) / 2) <= 0.01 * S and abs(cy - (S - 1) / 2) <= 0.01 * S

@@ -5,15 +5,13 @@ Nothing is computed for an output that is not written."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from faceanon.cli import app
-from faceanon.models.loader import clear_cache
-from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
+from tests.support.lite_home import copy_photos, lite_home, offline_home  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.assets
 
@@ -23,17 +21,8 @@ NAMES = ("kim3.jpg", "eos_image_0010.png")
 
 @pytest.fixture(scope="module")
 def inputs(lite_home, photos_dir, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(lite_home))
-    mp.setenv("FACEANON_OFFLINE", "1")
-    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
-    clear_cache()
-    inp = tmp_path_factory.mktemp("in")
-    for name in NAMES:
-        shutil.copy(photos_dir / name, inp / name)
-    yield inp
-    mp.undo()
-    clear_cache()
+    with offline_home(lite_home):
+        yield copy_photos(photos_dir, tmp_path_factory.mktemp("in"), NAMES)
 
 
 def _run(*args):

@@ -1,4 +1,4 @@
-"""`faceanon run ../shared/fixtures/photos OUT --outputs all` end to end with the real lite model.
+"""`faceanon run <the fixture photos> OUT --outputs all` end to end with the real lite model.
 
 One run of the whole fixture folder (module scope) with every output folder (face3d/ and seg/
 included: their files are checked, and the projections give the face boxes), then checks on every output:
@@ -24,8 +24,7 @@ from faceanon.cli import app
 from faceanon.io.images import load_image
 from faceanon.io.mesh import read_obj
 from faceanon.io.records import load_projections
-from faceanon.models.loader import clear_cache
-from tests.support.lite_home import lite_home  # noqa: F401 (fixture)
+from tests.support.lite_home import copy_photos, lite_home, offline_home  # noqa: F401 (fixture)
 
 # The in-place composite warps the photo around each face (hair, ears and background follow the new
 # silhouette) within a fade radius: pixels farther than HALF A FACE SIZE (sqrt of the box area) from
@@ -39,16 +38,10 @@ def _run(*args):
 
 @pytest.fixture(scope="module")
 def run_out(tmp_path_factory, lite_home, photos_dir):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACEANON_HOME", str(lite_home))
-    mp.setenv("FACEANON_OFFLINE", "1")
-    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
-    clear_cache()
-    out = tmp_path_factory.mktemp("run") / "out"
-    first = _run(photos_dir, out, "--outputs", "all")
-    yield out, first
-    mp.undo()
-    clear_cache()
+    with offline_home(lite_home):
+        out = tmp_path_factory.mktemp("run") / "out"
+        first = _run(photos_dir, out, "--outputs", "all")
+        yield out, first
 
 
 def _images(photos_dir: Path) -> list[Path]:
@@ -171,10 +164,7 @@ def test_force_redoes_one_image(run_out, photos_dir, tmp_path):
 
 def test_lossless_composites_are_bit_exact_away_from_the_faces(run_out, photos_dir, tmp_path):
     """--lossless: JPEG inputs give PNG composites whose pixels outside the faces equal the input."""
-    inp = tmp_path / "in"
-    inp.mkdir()
-    for name in ("alison1.jpg", "dbell1.jpg"):
-        shutil.copy(photos_dir / name, inp / name)
+    inp = copy_photos(photos_dir, tmp_path / "in", ("alison1.jpg", "dbell1.jpg"))
     out = tmp_path / "out"
     r = _run(inp, out, "--lossless", "--tex-size", "512", "--img-size", "128", "--outputs", "all")
     assert r.exit_code == 0, r.output

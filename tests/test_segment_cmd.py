@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from faceanon.cli import app
-from faceanon.cli.segment_cmd import discover_recon
+from faceanon.io.layout import discover_recon
 
 REMOVED = (1, 2, 6, 7)
 
@@ -223,14 +223,6 @@ def test_corrupt_npz_is_isolated(layout):
     assert (out / "edo_masked.png").is_file()
     [line] = [x for x in result.stderr.splitlines() if x.startswith("failed")]
     assert "sis_projections.npz" in line
-
-
-def test_help_has_examples():
-    result = cli("segment", "--help")
-    assert result.exit_code == 0
-    assert "faceanon segment out/face3d out/seg --images photos/" in result.stdout
-    for option in ("--images", "--keep-mouth", "--margin", "--feather-px", "--max-pixels"):
-        assert option in result.stdout
 
 
 def test_documented_example_short_options(layout, reference_dir):

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LITE = "lite"
-V3 = "3ddfa-v3"
+from faceanon.models.registry import DEFAULT_MODEL, LITE, MODEL_NAMES, V3  # noqa: F401 (DEFAULT_MODEL re-exported)
+
 ALL = "all"
-MODELS: tuple[str, ...] = (LITE, V3)
-MODEL_CHOICES: tuple[str, ...] = (LITE, V3, ALL)
+MODELS: tuple[str, ...] = MODEL_NAMES
+MODEL_CHOICES: tuple[str, ...] = (*MODEL_NAMES, ALL)
 
 BFM_NOTICE = (
     "Files derived from the Basel Face Model (BFM) are licensed for non-commercial research use only "
@@ -44,7 +44,7 @@ class AssetEntry:
     sha256: str | None  # None: unknown upstream, trust on first use
     size: int | None  # bytes; None when unknown
     license: str
-    model: str  # "lite" or "3ddfa-v3"
+    model: str  # the model set (faceanon.models.registry)
     bfm_derived: bool
     description: str = ""
 
@@ -123,7 +123,8 @@ _BY_NAME: dict[str, AssetEntry] = {e.name: e for e in ENTRIES}
 
 
 def entries(model: str = LITE) -> list[AssetEntry]:
-    """The entries of a model set (``lite``, ``3ddfa-v3`` or ``all``), in manifest order."""
+    """The entries of a model set (a name of :mod:`faceanon.models.registry`, or ``all``), in
+    manifest order."""
     if model == ALL:
         return list(ENTRIES)
     if model not in MODELS:

@@ -45,6 +45,7 @@ from faceanon.assets.download import (
 from faceanon.assets.manifest import (
     ALL,
     BFM_NOTICE,
+    DEFAULT_MODEL,
     MODEL_CHOICES,
     AssetEntry,
     download_hint,
@@ -245,7 +246,7 @@ class AssetStore:
             path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def entries(self, model: str = "lite") -> list[AssetEntry]:
+    def entries(self, model: str = DEFAULT_MODEL) -> list[AssetEntry]:
         """Manifest entries of ``lite``, ``3ddfa-v3`` or ``all``."""
         try:
             return manifest_entries(model)
@@ -392,7 +393,7 @@ class AssetStore:
             )
         return path
 
-    def verify(self, model: str = "lite") -> list[tuple[AssetEntry, str]]:
+    def verify(self, model: str = DEFAULT_MODEL) -> list[tuple[AssetEntry, str]]:
         """Hash every file of ``model``: a list of (entry, "verified" | "missing" | "corrupt")."""
         return [(entry, self._check(entry, rehash=True)[0]) for entry in self.entries(model)]
 
@@ -423,7 +424,7 @@ class AssetStore:
             self._notice_shown = True
             self.notify(self.license_notice(files))
 
-    def pending_license(self, model: str = "lite", force: bool = False,
+    def pending_license(self, model: str = DEFAULT_MODEL, force: bool = False,
                         names: Iterable[str] | None = None) -> list[AssetEntry]:
         """BFM-derived files a download would fetch while the licence is not accepted yet."""
         if self.license_accepted():
@@ -451,7 +452,7 @@ class AssetStore:
 
     def download(
         self,
-        model: str = "lite",
+        model: str = DEFAULT_MODEL,
         force: bool = False,
         accept_license: bool = False,
         progress: bool = True,

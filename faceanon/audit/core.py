@@ -510,7 +510,7 @@ def _npz_scalar(d, key, kind=float, default=None):
 
 
 def read_face_npz(path: Path) -> dict:
-    """The keys of a ``<stem>_projections.npz`` the audit uses (missing ones are None), read by
+    """The keys of a projections record the audit uses (missing ones are None), read by
     :func:`faceanon.io.records.read_npz` (no pickle; a broken file is a one-line FaceanonError)."""
     d = read_npz(path)
     out = {
@@ -605,7 +605,7 @@ def _audit_image(img: _layout.ImageFiles, models, threshold: float, tolerance: f
     for f in faces:
         if f.npz is None:
             recs.append(None)
-            rec_errors.append(f"report.json lists face {f.k} but its _projections.npz is missing")
+            rec_errors.append(f"report.json lists face {f.k} but its projections file is missing")
             continue
         try:
             recs.append(read_face_npz(f.npz))

@@ -1,11 +1,8 @@
 """Find the pieces of a ``faceanon run IN OUT`` output folder that the audit compares.
 
-Layout (fixed by the pipeline)::
-
-    OUT/face3d/<stem>/<stem>_projections.npz          main face; others <stem>_face1_projections.npz ...
-    OUT/render/<stem>_front.png                        frontal render; others <stem>_face1_front.png ...
-    OUT/anonymized/<stem>.<ext>                        the anonymized photo, same size as the original
-    OUT/report.json                                    {"images": [{"input", "stem", "faces", "status"}, ...]}
+The run's layout is :mod:`faceanon.io.layout`: the audit reads each face's projections record
+(face3d), each face's frontal render (render), the anonymized photo (anonymized) and the report
+(``{"images": [{"input", "stem", "faces", "status"}, ...]}``).
 
 Originals come from ``--originals IN`` (``IN/<stem>.*``; a collision stem such as ``a_jpg`` also tries
 ``IN/a.jpg``) and otherwise, or when not found there, from report.json's ``input`` path.
@@ -16,14 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Dict, List, Optional
 
 from faceanon.errors import FaceanonError, UsageError
-
-from faceanon.io.images import IMAGE_EXTENSIONS as IMAGE_EXTS  # noqa: E402 (one list of formats)
+from faceanon.io import layout
 
 
 @dataclass
@@ -51,8 +46,8 @@ class ImageFiles:
 
 
 def read_report(run_out: Path) -> Optional[dict]:
-    """report.json as a dict, None when absent; a FaceanonError when unreadable."""
-    p = Path(run_out) / "report.json"
+    """The run's report as a dict, None when absent; a FaceanonError when unreadable."""
+    p = Path(run_out) / layout.REPORT
     if not p.is_file():
         return None
     try:
@@ -75,42 +70,19 @@ def _report_stem(entry: dict) -> Optional[str]:
 
 
 def face_files(run_out: Path, stem: str) -> List[FaceFiles]:
-    """The faces of ``stem`` found under face3d/<stem>/, ordered main first, then _face1, _face2...
-
-    A nested stem (``2024/p1/a``, from ``run --recursive``) names its files with the full stem, so
-    they may sit in ``face3d/2024/p1/a/2024/p1/``; both places are searched.
-    """
-    d = Path(run_out) / "face3d" / stem
-    base = PurePosixPath(stem).name
-    rx = re.compile(r"^" + re.escape(base) + r"(?:_face(\d+))?_projections\.npz$")
-    found: Dict[int, Path] = {}
-    for folder in dict.fromkeys([d, d / PurePosixPath(stem).parent]):
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            m = rx.match(p.name)
-            if m and p.is_file():
-                found.setdefault(int(m.group(1)) if m.group(1) else 0, p)
-    return [FaceFiles(k=k, npz=found[k], render=render_path(run_out, stem, k)) for k in sorted(found)]
+    """The faces of ``stem`` in the run's reconstruct folder, ordered main first, then _face1, _face2...
+    (:func:`faceanon.io.layout.recon_faces`)."""
+    found = layout.recon_faces(Path(run_out) / layout.FACE3D, stem)
+    return [FaceFiles(k=k, npz=npz, render=render_path(run_out, stem, k)) for k, npz in found.items()]
 
 
 def render_path(run_out: Path, stem: str, k: int) -> Optional[Path]:
-    name = f"{stem}_front.png" if k == 0 else f"{stem}_face{k}_front.png"
-    p = Path(run_out) / "render" / name
+    p = layout.render_file(Path(run_out) / layout.RENDER, stem, layout.face_name(stem, k))
     return p if p.is_file() else None
 
 
-def _images_with_stem(folder: Path, stem: str) -> List[Path]:
-    """Images ``folder/<stem>.<ext>`` (a nested stem ``sub/a`` looks in ``folder/sub``)."""
-    ps = PurePosixPath(stem)
-    folder = Path(folder) / ps.parent
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.stem == ps.name and p.suffix.lower() in IMAGE_EXTS)
-
-
 def anonymized_path(run_out: Path, stem: str, prefer_ext: Optional[str] = None) -> Optional[Path]:
-    cands = _images_with_stem(Path(run_out) / "anonymized", stem)
+    cands = layout.find_images(Path(run_out) / layout.ANONYMIZED, stem)
     if prefer_ext:
         same = [p for p in cands if p.suffix.lower() == prefer_ext.lower()]
         if same:
@@ -130,29 +102,29 @@ def find_original(stem: str, originals: Optional[Path], report_input: Optional[s
     if rep is not None:
         if rep.is_file():
             return rep, ""
-        return None, f"original not found: {rep} (from report.json)" + (f" nor {originals}/{stem}.*" if originals else "")
+        return None, f"original not found: {rep} (from {layout.REPORT})" + (f" nor {originals}/{stem}.*" if originals else "")
     if originals is not None:
-        return None, f"original not found: no {originals}/{stem}.* and no report.json entry"
-    return None, "original unknown: no report.json entry (hint: pass --originals IN)"
+        return None, f"original not found: no {originals}/{stem}.* and no {layout.REPORT} entry"
+    return None, f"original unknown: no {layout.REPORT} entry (hint: pass --originals IN)"
 
 
 def discover(run_out: Path, originals: Optional[Path] = None) -> List[ImageFiles]:
-    """Every image of a run output, in report.json order then the remaining face3d/ folders by name."""
+    """Every image of a run output, in the report's order, then the remaining reconstruct folders by name."""
     run_out = Path(run_out)
     if not run_out.is_dir():
         raise UsageError(f"RUN_OUT {run_out} is not a folder", "pass the OUT folder of `faceanon run IN OUT`")
     if originals is not None and not Path(originals).is_dir():
         raise UsageError(f"--originals {originals} is not a folder", "pass the IN folder of `faceanon run IN OUT`")
     report = read_report(run_out)
-    face3d = run_out / "face3d"
+    face3d = run_out / layout.FACE3D
     if report is None and not face3d.is_dir():
-        raise FaceanonError(f"{run_out} is not a faceanon run output (no report.json, no face3d/)",
+        raise FaceanonError(f"{run_out} is not a faceanon run output (no {layout.REPORT}, no {layout.FACE3D}/)",
                             "run `faceanon run IN OUT` first, then `faceanon audit OUT`")
     options = (report or {}).get("options")
     written = options.get("outputs") if isinstance(options, dict) else None
-    if isinstance(written, list) and "face3d" not in written and not face3d.is_dir():
+    if isinstance(written, list) and layout.FACE3D not in written and not face3d.is_dir():
         # `run` writes face3d/ (the run's landmarks and part labels, which the audit compares) only on request
-        raise FaceanonError(f"{run_out} has no face3d/: the run did not write it, and the audit needs its landmarks",
+        raise FaceanonError(f"{run_out} has no {layout.FACE3D}/: the run did not write it, and the audit needs its landmarks",
                             "rerun with `faceanon run IN OUT --audit`, or with --outputs all, then `faceanon audit OUT`")
     images: List[ImageFiles] = []
     seen = set()

@@ -20,6 +20,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from faceanon.io import layout
 from faceanon.io.atomic import atomic_save_npz
 
 UPPER_LIP = [48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60]
@@ -92,7 +93,7 @@ class FakeFace:
 
 
 def save_projections_npz(path: Path, face: FakeFace, img_wh, face_index: int, face_count: int) -> None:
-    """A ``<stem>_projections.npz`` with the lead's key set (v2d_full/trans_params are placeholders)."""
+    """A projections record with the lead's key set (v2d_full/trans_params are placeholders)."""
     lm = np.asarray(face.landmarks68, np.float32)
     atomic_save_npz(
         path,
@@ -113,34 +114,36 @@ def save_projections_npz(path: Path, face: FakeFace, img_wh, face_index: int, fa
 
 def write_fake_image(run_out: Path, stem: str, original: Path, composite: Optional[np.ndarray],
                      faces: List[FakeFace], composite_ext: str = ".png", composite_file: Optional[Path] = None) -> dict:
-    """Write one image's outputs into ``run_out``; returns its report.json entry.
+    """Write one image's outputs into ``run_out`` (the run's layout, :mod:`faceanon.io.layout`);
+    returns its report entry.
 
-    composite: (H, W, 3) uint8 written as ``anonymized/<stem><composite_ext>``, or composite_file copied
-    byte for byte instead.
+    composite: (H, W, 3) uint8 written as the anonymized photo with ``composite_ext``, or
+    composite_file copied byte for byte instead.
     """
     from PIL import Image  # noqa: PLC0415
 
     run_out = Path(run_out)
     with Image.open(original) as im:
         w, h = im.size
+    folder = layout.recon_folder(run_out / layout.FACE3D, stem)
     for k, face in enumerate(faces):
-        name = stem if k == 0 else f"{stem}_face{k}"
-        save_projections_npz(run_out / "face3d" / stem / f"{name}_projections.npz", face, (w, h), k, len(faces))
+        name = layout.face_name(stem, k)
+        save_projections_npz(layout.recon_files(folder, name).npz, face, (w, h), k, len(faces))
         if face.render is not None:
-            rp = run_out / "render" / f"{name}_front.png"
+            rp = layout.render_file(run_out / layout.RENDER, stem, name)
             rp.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.asarray(face.render, np.uint8)).save(rp)
-    ad = run_out / "anonymized"
+    ad = run_out / layout.ANONYMIZED
     ad.mkdir(parents=True, exist_ok=True)
     if composite_file is not None:
-        shutil.copyfile(composite_file, ad / f"{stem}{Path(composite_file).suffix.lower()}")
+        shutil.copyfile(composite_file, layout.anonymized_file(ad, stem, Path(composite_file).suffix.lower()))
     elif composite is not None:
-        Image.fromarray(np.asarray(composite, np.uint8)).save(ad / f"{stem}{composite_ext}")
+        Image.fromarray(np.asarray(composite, np.uint8)).save(layout.anonymized_file(ad, stem, composite_ext))
     return {"input": str(Path(original).resolve()), "stem": stem, "faces": len(faces), "status": "ok"}
 
 
 def write_report(run_out: Path, entries: List[dict]) -> Path:
-    p = Path(run_out) / "report.json"
+    p = Path(run_out) / layout.REPORT
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({"images": entries}, indent=1), encoding="utf-8")
     return p

@@ -13,16 +13,14 @@ from typing import Optional
 import typer
 
 from faceanon.assets import get_store
-from faceanon.assets.manifest import download_hint
+from faceanon.assets.manifest import DEFAULT_MODEL, MODEL_CHOICES, download_hint
 from faceanon.assets.store import CORRUPT, DOWNLOADED, MISSING, VERIFIED
 from faceanon.cli.app import app
 from faceanon.errors import AssetError, LicenseNotAccepted
 
 
-class ModelSet(str, Enum):
-    lite = "lite"
-    v3 = "3ddfa-v3"
-    all = "all"
+#: ``--model`` of the asset commands: a model set of faceanon.models.registry, or all of them
+ModelSet = Enum("ModelSet", {m.replace("-", "_"): m for m in MODEL_CHOICES}, type=str)
 
 
 assets_app = typer.Typer(
@@ -83,7 +81,7 @@ def _ask_yes(question: str) -> bool:
     ),
 )
 def download_cmd(
-    model: ModelSet = typer.Option(ModelSet.lite, "--model", "-m", help="Model set to download.",
+    model: ModelSet = typer.Option(ModelSet(DEFAULT_MODEL), "--model", "-m", help="Model set to download.",
                                    case_sensitive=False),
     mirror: Optional[str] = typer.Option(
         None, "--mirror", metavar="DIR_OR_URL",
@@ -138,7 +136,7 @@ def download_cmd(
     ),
 )
 def list_cmd(
-    model: ModelSet = typer.Option(ModelSet.all, "--model", "-m", help="Model set to list.", case_sensitive=False),
+    model: ModelSet = typer.Option(ModelSet("all"), "--model", "-m", help="Model set to list.", case_sensitive=False),
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -173,7 +171,7 @@ def list_cmd(
     ),
 )
 def verify_cmd(
-    model: ModelSet = typer.Option(ModelSet.lite, "--model", "-m", help="Model set to verify.", case_sensitive=False),
+    model: ModelSet = typer.Option(ModelSet(DEFAULT_MODEL), "--model", "-m", help="Model set to verify.", case_sensitive=False),
 ) -> None:
     store = get_store()
     results = store.verify(model.value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -31,7 +31,6 @@ class Outcome:
     ok: bool
     reason: str = ""
     seconds: float = 0.0
-    data: dict = field(default_factory=dict)
 
 
 def progress_bar() -> Progress:
@@ -74,7 +73,7 @@ def _with_traceback(reason: str, exc: BaseException) -> str:
     return reason
 
 
-def run_batch(items: Iterable[tuple[Path, str]], process: Callable[[Path, str], dict | None], *, label: str) -> list[Outcome]:
+def run_batch(items: Iterable[tuple[Path, str]], process: Callable[[Path, str], None], *, label: str) -> list[Outcome]:
     """Run ``process(path, stem)`` for every item with a progress bar; failures are isolated."""
     items = list(items)
     outcomes: list[Outcome] = []
@@ -84,8 +83,8 @@ def run_batch(items: Iterable[tuple[Path, str]], process: Callable[[Path, str], 
             progress.update(task, description=f"{label} {escape(path.name)}")
             t0 = time.perf_counter()
             try:
-                data = process(path, stem) or {}
-                outcomes.append(Outcome(path, stem, True, seconds=time.perf_counter() - t0, data=data))
+                process(path, stem)
+                outcomes.append(Outcome(path, stem, True, seconds=time.perf_counter() - t0))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # isolate every per-file failure

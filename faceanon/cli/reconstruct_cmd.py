@@ -10,24 +10,26 @@ import typer
 from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import check_out_not_in, collect_inputs, finish, run_batch
+from faceanon.io.layout import PATTERNS
 
 
 @app.command(
     "reconstruct",
+    cls=opt.renamed(**{"--tex-size": "--recon-tex-size"}),
     epilog=(
         "Examples:\n\n"
         "  faceanon reconstruct photos/ out/\n\n"
-        "  faceanon reconstruct portrait.jpg out/ --vis --tex-size 2048\n\n"
+        "  faceanon reconstruct portrait.jpg out/ --vis --recon-tex-size 2048\n\n"
         "  faceanon reconstruct archive/ out/ --recursive --min-face-size 80"
     ),
 )
 def reconstruct(
     inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images (png/jpg/jpeg/bmp/tif/webp)."),
-    out: Path = typer.Argument(..., metavar="OUT", help="Output folder; one subfolder per image."),
+    out: Path = typer.Argument(..., metavar="OUT", help=f"Output folder: {PATTERNS['recon']} per face."),
     model: opt.Model = opt.MODEL,
-    tex_size: int = opt.tex_size(1024, "Size of the extracted UV texture"),
+    recon_tex_size: int = opt.RECON_TEX_SIZE,
     recursive: bool = opt.RECURSIVE,
-    vis: bool = typer.Option(False, "--vis", help="Also write <stem>_overlay.png (labels, box, landmarks)."),
+    vis: bool = opt.VIS,
     min_face_size: int = opt.MIN_FACE,
     max_faces: int = opt.MAX_FACES,
     threshold: Optional[float] = opt.THRESHOLD,
@@ -37,25 +39,29 @@ def reconstruct(
 ) -> None:
     """Detect every face, fit a 3D face to each, write mesh + texture + projections.
 
-    Writes OUT/<stem>/<stem>_extractTex.obj/.mtl/.png and <stem>_projections.npz for the main face
-    (highest score) and <stem>_face1_..., <stem>_face2_... for the others.
+    Writes one folder per image into OUT: per face its mesh (OBJ/MTL), the texture extracted from
+    the photo (PNG) and its projections record (npz), for the main face (highest score), then the
+    others (<name> = <stem>_face1, <stem>_face2, ...); with --vis an overlay of the labels, boxes
+    and landmarks.
     """
     from faceanon.cli.formats_cli import print_run_notes
     from faceanon.io.images import load_image
+    from faceanon.io.layout import recon_folder
+    from faceanon.options import ReconstructOptions
+    from faceanon.runner.models import load_models
     from faceanon.stages.reconstruct import reconstruct_image, write_reconstruction
 
+    o = ReconstructOptions(model=model.value, recon_tex_size=recon_tex_size, vis=vis, min_face_size=min_face_size,
+                           max_faces=max_faces, threshold=threshold, max_pixels=max_pixels).check()
     check_out_not_in(inp, out)
     items = collect_inputs(inp, recursive)
-    store = opt.store_from(mirror, offline)
-    detector, backend = opt.load_models(store, model, min_face_size=min_face_size, max_faces=max_faces,
-                                        threshold=threshold)
+    models = load_models(opt.store_from(mirror, offline), o)
 
-    def process(path: Path, stem: str) -> dict:
-        image = load_image(path, max_pixels=max_pixels)
-        result = reconstruct_image(image, stem, detector, backend, tex_size=tex_size,
-                                   max_faces=max_faces or None)
-        write_reconstruction(result, out / stem, vis=vis)
-        return {"faces": len(result.faces)}
+    def process(path: Path, stem: str) -> None:
+        image = load_image(path, max_pixels=o.max_pixels)
+        result = reconstruct_image(image, stem, models.detector, models.backend, tex_size=o.recon_tex_size,
+                                   max_faces=o.max_faces or None)
+        write_reconstruction(result, recon_folder(out, stem), vis=o.vis)
 
     outcomes = run_batch(items, process, label="reconstruct")
     print_run_notes([], inp, recursive)  # files of IN that are not images (faceanon.cli.formats_cli)

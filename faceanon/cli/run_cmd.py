@@ -12,6 +12,8 @@ from faceanon.cli import options as opt
 from faceanon.cli.app import app
 from faceanon.cli.batch import RunDisplay, err_console, print_run_summary
 from faceanon.cli.formats_cli import print_run_notes
+from faceanon.io.layout import FACE3D, OUTPUT_KINDS, SEG
+from faceanon.options import SAFE_OUTPUTS
 
 
 @app.command(
@@ -31,21 +33,23 @@ def run(
     inp: Path = typer.Argument(..., metavar="IN", help="An image or a folder of images."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output folder (never inside IN)."),
     model: opt.Model = opt.MODEL,
-    alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="Morph strength toward the mean face (0..1)."),
-    keep_pose: bool = typer.Option(False, "--keep-pose", help="Anonymized OBJ keeps the original pose and position."),
-    keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Do not remove the lips."),
+    alpha: float = opt.ALPHA,
+    keep_pose: bool = opt.KEEP_POSE,
+    keep_mouth: bool = opt.KEEP_MOUTH,
     fill: opt.Fill = opt.FILL,
     privacy: opt.Privacy = opt.PRIVACY,
     margin: Optional[float] = opt.MARGIN,
     keep_brows: bool = opt.KEEP_BROWS,
-    feather_px: float = typer.Option(3.0, "--feather-px", min=0.0, help="Outward feather of the removal mask (px)."),
-    tex_size: int = opt.tex_size(2048, "Anonymized UV texture size"),
-    img_size: int = typer.Option(1024, "--img-size", min=16, max=8192, help="Frontal render size (px)."),
-    background: str = typer.Option("transparent", "--background", help="Render background: transparent or white."),
+    feather_px: float = opt.FEATHER_PX,
+    tex_size: int = opt.TEX_SIZE,
+    recon_tex_size: int = opt.RECON_TEX_SIZE,
+    img_size: int = opt.IMG_SIZE,
+    frame_fill: float = opt.FRAME_FILL,
+    background: opt.Background = opt.BACKGROUND,
     outputs: Optional[str] = typer.Option(
         None, "--outputs", metavar="all|LIST",
-        help="Output folders to write: a comma list of anonymized, anon, render, face3d, seg, or all. "
-             "Default anonymized,anon,render (safe to share); face3d/ (the original face texture) and seg/ "
+        help=f"Output folders to write: a comma list of {', '.join(OUTPUT_KINDS)}, or all. "
+             f"Default {','.join(SAFE_OUTPUTS)} (safe to share); {FACE3D}/ (the original face texture) and {SEG}/ "
              "(the photo minus eyes and mouth) are for debugging."),
     recursive: bool = opt.RECURSIVE,
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip images already completed with the same options."),
@@ -54,13 +58,13 @@ def run(
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", envvar="FACEANON_SCHEDULER",
         help="Dask scheduler address (tcp://HOST:8786): run on its workers (needs faceanon\\[cluster])."),
-    vis: bool = typer.Option(False, "--vis", help="Also write reconstruction overlays (into face3d/)."),
+    vis: bool = opt.option(opt.o.VIS, help=f"Also write reconstruction overlays (into {FACE3D}/)."),
     lossless: bool = typer.Option(
         False, "--lossless",
         help="Write anonymized photos of JPEG/WebP inputs as PNG: every pixel away from the faces stays "
              "bit-identical to the input (a JPEG re-encode changes them slightly)."),
     audit: bool = typer.Option(False, "--audit", help="Run `faceanon audit` at the end (needs faceanon\\[audit]; "
-                                                      "also writes face3d/, which the audit reads)."),
+                                                      f"also writes {FACE3D}/, which the audit reads)."),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse DICOM inputs whose Burned In Annotation is not NO (faceanon does not "
                                 "look for text burned into the pixels)."),
@@ -77,23 +81,22 @@ def run(
     when every image succeeded, 1 when some failed, 2 on a usage error.
     """
     from faceanon.runner import Runner, RunOptions
-    from faceanon.stages.pipeline import parse_outputs
-    from faceanon.stages.privacy import resolve_privacy
+    from faceanon.options import parse_outputs
 
     wanted = parse_outputs(outputs)
     if audit:  # fail before hours of work, not after
         from faceanon.audit.recognizer import check_available
 
         check_available()
-        if "face3d" not in wanted:
-            wanted = (*wanted, "face3d")
-            err_console.print("--audit: also writing face3d/ (the audit reads its landmarks; do not share it)")
-    margin, brows = resolve_privacy(privacy.value, margin=margin, keep_brows=keep_brows)
-    opts = RunOptions(model=model.value, tex_size=tex_size, alpha=alpha, keep_pose=keep_pose, keep_mouth=keep_mouth,
-                      fill=fill.value, privacy=privacy.value, brows=brows, margin=margin, feather_px=feather_px,
-                      img_size=img_size, background=background, max_pixels=max_pixels, min_face_size=min_face_size,
-                      max_faces=max_faces, threshold=threshold, vis=vis, lossless=lossless, strict=strict,
-                      outputs=wanted)
+        if FACE3D not in wanted:
+            wanted = (*wanted, FACE3D)
+            err_console.print(f"--audit: also writing {FACE3D}/ (the audit reads its landmarks; do not share it)")
+    opts = RunOptions(model=model.value, recon_tex_size=recon_tex_size, tex_size=tex_size, alpha=alpha,
+                      keep_pose=keep_pose, keep_mouth=keep_mouth, fill=fill.value, privacy=privacy.value,
+                      margin=margin, keep_brows=keep_brows, feather_px=feather_px, img_size=img_size,
+                      frame_fill=frame_fill, background=background.value, max_pixels=max_pixels,
+                      min_face_size=min_face_size, max_faces=max_faces, threshold=threshold, vis=vis,
+                      lossless=lossless, strict=strict, outputs=wanted)
     runner = Runner(opts, jobs=jobs, scheduler=scheduler, mirror=mirror, offline=offline, events=RunDisplay())
     result = runner.run(inp, out, recursive=recursive, resume=resume, force=force)
     print_run_summary(result.reports)

@@ -247,3 +247,11 @@ def out_lock(folder: Path | str) -> Iterator[Path]:
         yield path
     finally:
         lock.release()
+
+
+def output_op(path: Path, op) -> None:
+    """``op(path)`` on an output path (unlink, mkdir); an OSError becomes the one-line OutputError."""
+    try:
+        op(path)
+    except OSError as exc:
+        raise output_error(path, exc) from exc

@@ -45,7 +45,7 @@ from typing import Iterable, Optional
 import numpy as np
 from PIL import Image, ImageFile
 
-from faceanon.checks import check_image
+from faceanon.checks import DEFAULT_MAX_PIXELS, check_image
 from faceanon.errors import FaceanonError, ImageError, OutputError, UsageError
 from faceanon.io import formats
 from faceanon.io.atomic import atomic_write
@@ -68,7 +68,6 @@ __all__ = [
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 IMAGE_EXTENSIONS |= formats.EXTRA_INPUT_EXTENSIONS  # HEIC/HEIF, AVIF, GIF, DICOM (faceanon.io.formats)
 MIN_SIDE = 16
-DEFAULT_MAX_PIXELS = 60_000_000
 
 # Pillow plugins allowed to decode inputs (content sniffing is limited to these). MPO files are
 # opened by the JPEG plugin (its factory returns an MpoImageFile).
@@ -233,9 +232,11 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
         result[p] = stem
         used.add(stem.casefold())
     # rule 5: keep clear of the names of other images' extra faces
+    from faceanon.io.layout import extra_face_base
+
     for p in plist:
-        m = _FACE_SUFFIX.match(result[p])
-        if m and m.group(1).casefold() in used:
+        owner = extra_face_base(result[p])
+        if owner is not None and owner.casefold() in used:
             stem = f"{result[p]}_img"
             i = 2
             while stem.casefold() in used:
@@ -244,9 +245,6 @@ def output_stems(paths: Iterable[Path | str], root: Path | str) -> dict[Path, st
             used.add(stem.casefold())
             result[p] = stem
     return {p: result[p] for p in plist}
-
-
-_FACE_SUFFIX = re.compile(r"^(.*)_face\d+$", re.IGNORECASE)
 
 _STEM_INDEX: dict[Path, dict[str, Path]] = {}
 
@@ -615,7 +613,7 @@ def _has_libtiff() -> bool:
 
 
 def load_rgba(path: Path | str, max_pixels: int | None = None) -> np.ndarray:
-    """A segmented ``<stem>_masked.png`` -> (H, W, 4) uint8 RGBA with the RGB as stored.
+    """A segmented photo (``faceanon segment``'s PNG) -> (H, W, 4) uint8 RGBA with the RGB as stored.
 
     Unlike :func:`load_image` (which composites alpha on white) the alpha is kept: it says which
     pixels were removed. Images without alpha get 255. Raises :class:`ImageError` (one line).

@@ -1,6 +1,6 @@
 """Wavefront OBJ/MTL: textured triangle meshes with one UV per vertex.
 
-Layout written by :func:`write_obj` (the seed's ``*_extractTex.obj`` layout, docs/seed_compatibility.md, section 1.2)::
+Layout written by :func:`write_obj` (the seed's OBJ layout, docs/seed_compatibility.md, section 1.2)::
 
     mtllib <mtl>
     usemtl material_0
@@ -89,7 +89,7 @@ def write_obj(obj_path: Path | str, vertices: np.ndarray, uv: np.ndarray, triang
         uv: (N, 2) float, one UV per vertex (u right, v up), finite.
         triangles: (M, 3) integer, 0-based indices in [0, N).
         texture_png_name: the texture file name written as ``map_Kd``, relative to the MTL (usually
-            ``<stem>_texture.png`` next to it); ``None`` writes a material without texture.
+            a PNG next to it); ``None`` writes a material without texture.
         mtl_name: the MTL file name, next to the OBJ; default ``<obj stem>.mtl``.
         precision: decimals for ``v`` and ``vt`` numbers.
 

@@ -1,4 +1,4 @@
-"""The ``<stem>_projections.npz`` contract (docs/seed_compatibility.md, section 1.1).
+"""The projections record of a face (an ``.npz``): the seed's contract (docs/seed_compatibility.md, section 1.1).
 
 Required keys, exactly as the seed (3DDFA-V3 / dermaself) writes them, so that seed files and ours
 are interchangeable:
@@ -165,7 +165,7 @@ def _validate(raw: Mapping[str, Any]) -> dict[str, Any]:
 def save_projections(path: Path | str, fit: FaceFit, image_size: tuple[int, int],
                      seg_visible_labels_full: np.ndarray, *, face_index: int = 0, face_count: int = 1,
                      **extras: Any) -> Path:
-    """Write one face's ``<stem>_projections.npz`` (seed keys + faceanon extras), atomically.
+    """Write one face's projections record (seed keys + faceanon extras), atomically.
 
     Args:
         path: the ``.npz`` file.
@@ -220,7 +220,7 @@ def save_projections(path: Path | str, fit: FaceFit, image_size: tuple[int, int]
 
 
 def load_projections(path: Path | str, *, expected_size: Optional[tuple[int, int]] = None) -> dict[str, Any]:
-    """Read and validate a ``<stem>_projections.npz`` (the seed's or ours), without pickle.
+    """Read and validate a projections record (the seed's or ours), without pickle.
 
     Returns a dict with the four required arrays in their contract dtypes (``trans_params`` float32
     (5,), ``img_size`` int32 [W, H], ``seg_visible_labels_full`` uint8 (H, W), ``v2d_full`` float32

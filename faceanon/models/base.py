@@ -33,7 +33,12 @@ def as_rgb_uint8(image: np.ndarray, name: str = "rgb") -> np.ndarray:
 
 
 class FaceDetector(ABC):
-    """Finds every face in an image."""
+    """Finds every face in an image.
+
+    min_face_size: the smallest box mean side (px) the detector keeps; 0 = no size filter.
+    """
+
+    min_face_size: float = 0.0
 
     @abstractmethod
     def detect(self, rgb: np.ndarray) -> list[Detection]:
@@ -59,3 +64,10 @@ class ReconstructionBackend(ABC):
     @abstractmethod
     def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
         """Reconstruct the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB)."""
+
+    def visible_labels(self, fit: FaceFit, height: int, width: int) -> np.ndarray:
+        """(height, width) uint8 visible part labels of ``fit`` (docs/conventions.md, section 3):
+        by default the visible surface of the fitted mesh (:func:`faceanon.models.labels.visible_label_map`)."""
+        from faceanon.models.labels import visible_label_map
+
+        return visible_label_map(fit, height, width)

@@ -18,18 +18,8 @@ import numpy as np
 
 from faceanon import errors
 from faceanon.models.base import FaceDetector, ReconstructionBackend, as_rgb_uint8
+from faceanon.models.registry import V3 as NAME
 from faceanon.types import Detection, FaceFit
-
-NAME = "3ddfa-v3"
-
-#: constructor argument of DDFAv3 -> asset name in the manifest
-V3_FILES = {
-    "net_recon": "3ddfa_v3/net_recon.pth",
-    "face_model": "3ddfa_v3/face_model.npy",
-    "large_base_net": "3ddfa_v3/large_base_net.pth",
-    "retinaface": "3ddfa_v3/retinaface_resnet50_2020-07-20_old_torch.pth",
-    "similarity_lm3d": "3ddfa_v3/similarity_Lm3D_all.mat",
-}
 
 
 @contextmanager
@@ -99,3 +89,8 @@ class DDFAv3Backend(ReconstructionBackend):
         fit.triangles = closed_triangles(fit.mean_vertices, fit.triangles)
         fit.landmark_ids = np.asarray(self.model.face_model.ldm68, np.int64)
         return fit
+
+    def visible_labels(self, fit: FaceFit, height: int, width: int) -> np.ndarray:
+        """The seed's label map, computed by the model in its 224 crop (``ddfa_v3/model.py``)."""
+        labels = fit.extras.get("seg_visible_labels_full")
+        return super().visible_labels(fit, height, width) if labels is None else labels

@@ -25,6 +25,7 @@ import torch
 from faceanon.models.base import ReconstructionBackend, as_rgb_uint8
 from faceanon.models.bfm import BFMModel, BFMSources, load_bfm, load_param_stats
 from faceanon.models.mb05 import INPUT_SIZE, MobileNetV1, load_mb05
+from faceanon.models.registry import LITE
 from faceanon.types import Detection, FaceFit
 
 #: side of the 3DDFA-V3 crop that ``FaceFit.trans_params`` refers to (see :meth:`LiteBackend.fit`)
@@ -125,7 +126,7 @@ class LiteBackend(ReconstructionBackend):
     caller.
     """
 
-    name = "lite"
+    name = LITE
 
     def __init__(self, regressor: MobileNetV1, param_mean: np.ndarray, param_std: np.ndarray,
                  bfm: BFMModel, *, refine: bool = True) -> None:

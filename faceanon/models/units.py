@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MM_PER_UNIT", "mm_per_unit", "to_mm_frame"]
-
-#: vertex count of a model's mesh -> (model name, millimetres per model unit)
-MM_PER_UNIT = {38365: ("lite", 1e-3), 35709: ("3ddfa-v3", 100.0)}
+__all__ = ["mm_per_unit", "to_mm_frame"]
 
 
 def mm_per_unit(mean_vertices: np.ndarray) -> float | None:
     """Millimetres per unit of the model whose mean face is ``mean_vertices`` (N, 3), recognised by
-    its vertex count; None for a mesh of another model (its units are unknown)."""
-    known = MM_PER_UNIT.get(int(np.shape(mean_vertices)[0]))
-    return None if known is None else known[1]
+    its vertex count (:attr:`faceanon.models.registry.ModelSpec.vertex_count`); None for a mesh of
+    another model (its units are unknown)."""
+    from faceanon.models.registry import model_of_mesh
+
+    spec = model_of_mesh(mean_vertices)
+    return None if spec is None else spec.mm_per_unit
 
 
 def to_mm_frame(vertices: np.ndarray, mean_vertices: np.ndarray) -> np.ndarray:

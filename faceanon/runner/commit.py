@@ -19,7 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from faceanon.errors import OutputError
-from faceanon.stages.pipeline import ImageReport, Models, Processed, RunOptions, _out_op, _process
+from faceanon.io.atomic import output_op
+from faceanon.io.facefiles import Output
+from faceanon.stages.pipeline import ImageReport, Models, Processed, RunOptions, image_chain, run_chain
 from faceanon.runner.state import input_signature, marker_path, previous_outputs, remove_outputs, write_marker
 
 
@@ -100,7 +102,16 @@ class ImageFiles:
 
     def begin(self) -> None:
         """Step 1: the old completion marker goes first (a failure here is cleaned up like any other)."""
-        _out_op(marker_path(self.out, self.stem), lambda p: p.unlink(missing_ok=True))
+        output_op(marker_path(self.out, self.stem), lambda p: p.unlink(missing_ok=True))
+
+    def add(self, output: Output) -> None:
+        """Step 2 for a write of the stage chain: list its paths, then queue it."""
+        self.written += output.paths
+        self.writer.submit(output.run)
+
+    def outputs(self) -> list[str]:
+        """The listed paths, relative to OUT (POSIX), for the report."""
+        return [p.relative_to(self.out).as_posix() for p in self.written]
 
     def put(self, rel: str, data: bytes) -> None:
         """Queue the atomic write of ``OUT/rel`` (``rel``: a relative POSIX path inside OUT)."""
@@ -132,7 +143,7 @@ def _finish(prior: list, files: ImageFiles, opts: RunOptions, report: ImageRepor
         if exc is not None:
             raise exc
     for p in stale:
-        _out_op(p, lambda q: q.unlink(missing_ok=True))
+        output_op(p, lambda q: q.unlink(missing_ok=True))
     write_marker(files.out, files.stem, files.signature, opts, report)
 
 
@@ -155,21 +166,9 @@ def start_image(
     files = ImageFiles(out, stem, input_signature(path))  # signature before reading (see ImageFiles)
     try:
         files.begin()
-        processed = _process(path, stem, out, models, opts, on_stage, report, files.written, files.writer)
+        processed = run_chain(image_chain(path, stem, out, models, opts, on_stage), files.add)
     except BaseException:
         files.cleanup()
         raise
-    return files.commit(report, opts, processed)
-
-
-def process_image(
-    path: Path,
-    stem: str,
-    out: Path,
-    models: Models,
-    opts: RunOptions,
-    on_stage: Callable[[str], None] | None = None,
-) -> ImageReport:
-    """Run every stage for one image and wait for its files; raises on failure after removing what
-    it had written."""
-    return start_image(path, stem, out, models, opts, on_stage).result()
+    # report.seconds is completed by the writer tasks and finalized with the completion marker
+    return files.commit(processed.fill(report, files.outputs()), opts, processed)

@@ -3,7 +3,8 @@ the verification of every file a model set loads, and the per-process cached mod
 
 from __future__ import annotations
 
-from faceanon.stages.pipeline import Models, RunOptions
+from faceanon.options import DetectOptions
+from faceanon.stages.pipeline import Models
 
 #: ``(mirror, offline)`` as given to ``run`` (``--mirror``, ``--offline``); None / False: the
 #: environment decides (FACEANON_ASSETS_MIRROR, FACEANON_OFFLINE). A plain tuple: it is sent to
@@ -30,8 +31,9 @@ def require_assets(store, model: str) -> None:
         store.require(name)
 
 
-def load_models(store, opts: RunOptions) -> Models:
-    """The detector and the reconstruction backend of ``opts`` (loaded once per process and options)."""
+def load_models(store, opts: DetectOptions) -> Models:
+    """The detector and the reconstruction backend of ``opts`` (any record with the
+    :class:`~faceanon.options.DetectOptions` fields, e.g. RunOptions; loaded once per process and options)."""
     from faceanon.models.loader import get_backend, get_detector
 
     # threshold None: the loader applies each detector's own default

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from faceanon import __version__
 from faceanon.errors import FaceanonError
-from faceanon.stages.pipeline import ImageReport, RunOptions, _out_op
+from faceanon.io.atomic import output_op
+from faceanon.io.layout import ANON, FACE3D, REPORT, recon_folder
+from faceanon.stages.pipeline import ImageReport, RunOptions
 
 DONE_DIR = ".done"
 
@@ -104,7 +106,7 @@ def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
     those folders when left empty. Never a whole folder: ``face3d/<stem>/<sub>/`` belongs to the
     input ``<stem>/<sub>.jpg`` of a recursive run, and ``anon/<stem>_face…/`` may be another input's.
     """
-    recon_dir = out / "face3d" / stem
+    recon_dir = recon_folder(out / FACE3D, stem)
     paths = list(written)
     try:
         paths += [p for p in recon_dir.iterdir() if p.is_file() and not p.is_symlink()]
@@ -115,7 +117,7 @@ def remove_outputs(out: Path, stem: str, written: list[Path]) -> None:
             p.unlink(missing_ok=True)
         except OSError:
             pass
-    anon = out / "anon"
+    anon = out / ANON
     for d in {recon_dir, *(p.parent for p in written if anon in p.parents)}:
         try:
             d.rmdir()  # only when empty
@@ -136,7 +138,7 @@ def write_marker(out: Path, stem: str, signature: dict, opts: RunOptions, report
         "report": asdict(report),
     }
     mp = marker_path(out, stem)
-    _out_op(mp.parent, lambda p: p.mkdir(parents=True, exist_ok=True))
+    output_op(mp.parent, lambda p: p.mkdir(parents=True, exist_ok=True))
     with atomic_write(mp, "w") as fh:
         json.dump(marker, fh, indent=1)
 
@@ -154,7 +156,7 @@ def write_report(out: Path, reports: list[ImageReport], opts: RunOptions, starte
                     "seconds": round(time.time() - started, 3)},
         "images": [asdict(r) for r in reports],
     }
-    path = out / "report.json"
+    path = out / REPORT
     with atomic_write(path, "w") as fh:
         json.dump(data, fh, indent=1)
     return path

@@ -1,28 +1,23 @@
 """Anonymize stage: morph a fitted face toward the population mean and re-bake its texture.
 
-Pure functions on arrays (no Typer/Rich); ``faceanon anonymize`` and ``faceanon run`` call
+Pure functions on arrays (no Typer/Rich, no files); ``faceanon anonymize`` and ``faceanon run`` call
 :func:`anonymize_face`.
 
-Geometry (fixes seed bug S-23, docs/seed_compatibility.md):
+Geometry (fixes seed bug S-23, docs/seed_compatibility.md), from the fitted face in image space:
 
-1. ``sim = umeyama(X, U)``: the similarity (s, R, t) that best maps the fitted vertices ``X`` (the
-   ``_extractTex.obj`` frame: x right, y up, z toward the camera, photo pixels) onto the mean face
-   ``U`` (the model's canonical frame: y up, z toward the viewer, model units). Reflection-safe.
-2. ``B = (1 - alpha) * sim(X) + alpha * U``: the morph, in the mean's canonical frame.
-3. Output vertices:
+1. ``sim = umeyama(X, U)``: the similarity (s, R, t) that best maps the fitted vertices ``X`` onto
+   the mean face ``U`` (the model's canonical frame: y up, z toward the viewer, model units).
+   Reflection-safe; ``X`` is the fit in the photo's y-up frame ``(x, H - y, z)`` (px), the working
+   frame of the morph because the mean face is y-up too.
+2. ``B = (1 - alpha) * sim(X) + alpha * U``: the morph, in the mean's canonical frame
+   (:attr:`AnonymizedFace.canonical`). With ``alpha = 1`` it is exactly the mean face.
+3. ``posed_image_vertices``: ``sim^-1(B)`` back in image px at the subject's original pose,
+   position and head scale, which the composite stage warps the photo to.
 
-   * default (``keep_pose=False``): ``B`` itself - a CANONICAL FRONTAL face in the mean's frame -
-     written in MILLIMETRES with the origin at the centre of the mean face's bounding box
-     (:func:`faceanon.models.units.to_mm_frame`; lite BFM units are micrometres, 3DDFA-V3 units
-     100 mm). With ``alpha = 1`` it is exactly the mean face. No pose, no position and no head
-     scale of the subject survive;
-   * ``keep_pose=True``: ``sim^-1(B) = R^T (B - t) / s`` - back in the photo frame at the subject's
-     original pose, position AND head scale. The scale (apparent head size in px, i.e. roughly
-     camera distance x head size) is kept on purpose so the mesh still overlays the photo; note it
-     is a mild identity cue (seed bug S-24).
-
-4. ``posed_image_vertices``: always the keep-pose result in image px, ``(x, H - y, z)``, which the
-   composite stage rasterizes over the photo.
+The OBJ files are written by :mod:`faceanon.io.facefiles`: ``B`` in millimetres with the origin at
+the centre of the mean face's bounding box (no pose, position or head scale of the subject), or
+with ``keep_pose`` ``sim^-1(B)`` in the photo's y-up frame (the head scale kept on purpose so the
+mesh overlays the photo; a mild identity cue, seed bug S-24).
 
 Texture: re-baked at ``tex_size`` from the (segmented) photo with
 :func:`faceanon.stages.texture.bake_texture` - per texel, visibility-aware (image-space z-buffer of
@@ -41,7 +36,7 @@ import numpy as np
 
 from faceanon.checks import check_image
 from faceanon.errors import UsageError
-from faceanon.models.units import to_mm_frame
+from faceanon.options import ALPHA, TEX_SIZE
 from faceanon.stages.geometry import Similarity, umeyama
 
 
@@ -49,25 +44,25 @@ from faceanon.stages.geometry import Similarity, umeyama
 class AnonymizedFace:
     """Result of :func:`anonymize_face`.
 
-    vertices:              (N, 3) float32 for the output OBJ: the canonical frame in millimetres
-                           (x right, y up, z toward the viewer, origin at the mean face's bounding-box
-                           centre), or the photo's y-up frame in px with ``keep_pose``
+    canonical:             (N, 3) float64 the morphed face in the model's canonical frame (x right,
+                           y up, z toward the viewer, model units)
+    mean_vertices:         (N, 3) the mean face it was morphed toward (same frame)
     texture:               (T, T, 3) uint8 RGB UV texture (row 0 = v 1)
     posed_image_vertices:  (N, 3) float32 morphed face at the ORIGINAL pose in image px
                            (x right, y down, z larger = nearer), for compositing
-    similarity:            the Umeyama similarity fitted-vertices -> mean (``.s, .R, .t``)
-    keep_pose:             whether ``vertices`` are in the photo frame (True) or canonical (False)
+    similarity:            the Umeyama similarity from the fit in the photo's y-up frame
+                           (x, H - y, z) to the mean (``.s, .R, .t``)
     texture_source:        (T, T) uint8 0 gutter / 1 photo / 2 mirrored / 3 diffused (see bake_texture)
     feature_layers:        the :class:`faceanon.stages.features.FeatureLayers` painted on the texture
                            (None without ``features``), for the composite to draw the same features
     brow_rgb:              (3,) colour the eyebrows were drawn in, or None (brows not drawn)
     """
 
-    vertices: np.ndarray
+    canonical: np.ndarray
+    mean_vertices: np.ndarray
     texture: np.ndarray
     posed_image_vertices: np.ndarray
     similarity: Similarity
-    keep_pose: bool = False
     texture_source: np.ndarray | None = None
     feature_layers: object | None = None
     brow_rgb: np.ndarray | None = None
@@ -95,7 +90,7 @@ class FeatureSpec:
     chroma: float = 1.0
 
 
-MAX_ALPHA = 1.0
+MAX_ALPHA = ALPHA.max
 
 
 def check_alpha(alpha: float) -> float:
@@ -110,18 +105,18 @@ def check_alpha(alpha: float) -> float:
 
 
 def morph_vertices(
-    obj_vertices: np.ndarray, mean_vertices: np.ndarray, alpha: float
+    vertices: np.ndarray, mean_vertices: np.ndarray, alpha: float
 ) -> tuple[np.ndarray, np.ndarray, Similarity]:
-    """The geometric part of :func:`anonymize_face`.
+    """The geometric part of :func:`anonymize_face`: ``vertices`` (N, 3) the fit in a y-up frame.
 
-    Returns ``(canonical (N,3) float64, posed (N,3) float64 in the obj frame, similarity)`` where
+    Returns ``(canonical (N,3) float64, posed (N,3) float64 in the frame of vertices, similarity)`` where
     ``canonical = (1-alpha) sim(X) + alpha U`` and ``posed = sim^-1(canonical)``.
     """
     alpha = check_alpha(alpha)
-    X = np.asarray(obj_vertices, np.float64)
+    X = np.asarray(vertices, np.float64)
     U = np.asarray(mean_vertices, np.float64)
     if X.ndim != 2 or X.shape[1] != 3:
-        raise ValueError(f"obj_vertices must be (N, 3), got {X.shape}")
+        raise ValueError(f"vertices must be (N, 3), got {X.shape}")
     if U.shape != X.shape:
         raise ValueError(
             f"mean_vertices {U.shape} do not match the mesh {X.shape}: the mean face must come from the "
@@ -134,31 +129,26 @@ def morph_vertices(
 
 
 def anonymize_face(
-    obj_vertices: np.ndarray,
+    vertices: np.ndarray,
     triangles: np.ndarray,
     uv: np.ndarray,
-    v2d: np.ndarray | None,
     image_rgb: np.ndarray,
     mean_vertices: np.ndarray,
     *,
-    alpha: float = 1.0,
-    keep_pose: bool = False,
-    tex_size: int = 2048,
+    alpha: float = ALPHA.default,
+    tex_size: int = TEX_SIZE.default,
     valid: np.ndarray | None = None,
     features: "FeatureSpec | None" = None,
 ) -> AnonymizedFace:
     """Morph a fitted face toward the mean face and re-bake its texture from ``image_rgb``.
 
-    obj_vertices:  (N, 3) float, the fitted face in the ``_extractTex.obj`` frame: (x, H - y, z) with
-                   (x, y) image px and z larger = nearer the camera
+    vertices:      (N, 3) float, the fitted face in image space (``FaceFit.vertices``): x right,
+                   y down in px, z larger = nearer the camera
     triangles:     (M, 3) int, outward CCW in a y-up frame (project convention)
     uv:            (N, 2) float in [0, 1], u right, v up
-    v2d:           (N, 2) float image px (x right, y down) of every vertex (the npz ``v2d_full``), or
-                   None to derive it from ``obj_vertices``
     image_rgb:     (H, W, 3) uint8 texture source, normally the SEGMENTED photo (eyes/mouth inpainted)
     mean_vertices: (N, 3) float, the backend's mean face in its canonical frame (y up, z to viewer)
     alpha:         morph strength in [0, 1]; 1 = mean shape
-    keep_pose:     output vertices in the photo frame at the original pose and scale (see module doc)
     tex_size:      output texture side (px)
     valid:         optional (H, W) mask (e.g. the segmented image's alpha): only pixels > 0 are texture
                    sources
@@ -168,8 +158,10 @@ def anonymize_face(
     """
     image_rgb = check_image(image_rgb, "image_rgb", where="anonymize_mesh")
     h, w = image_rgb.shape[:2]
-    X = np.asarray(obj_vertices, np.float32)
-    n = X.shape[0]
+    image_vertices = np.ascontiguousarray(vertices, np.float32)
+    if image_vertices.ndim != 2 or image_vertices.shape[1] != 3:
+        raise ValueError(f"vertices must be (N, 3), got {image_vertices.shape}")
+    n = image_vertices.shape[0]
     tris = np.ascontiguousarray(triangles, np.int32)
     if tris.ndim != 2 or tris.shape[1] != 3:
         raise ValueError(f"triangles must be (M, 3), got {tris.shape}")
@@ -183,18 +175,11 @@ def anonymize_face(
     if int(tex_size) < 8:
         raise UsageError(f"tex_size must be >= 8, got {tex_size}")
 
+    # the morph's working frame: y up like the mean face (step 1 of the module doc)
+    X = image_vertices.copy()
+    X[:, 1] = h - X[:, 1]
     canonical, posed, sim = morph_vertices(X, mean_vertices, alpha)
-
-    # texture: visibility from the ORIGINAL fit in image px (x, y from v2d, depth from the obj)
-    if v2d is None:
-        img_xy = np.column_stack([X[:, 0], h - X[:, 1]])
-    else:
-        img_xy = np.asarray(v2d, np.float32)
-        if img_xy.shape != (n, 2):
-            raise ValueError(f"v2d must be ({n}, 2), got {img_xy.shape}")
-    image_vertices = np.empty((n, 3), np.float32)
-    image_vertices[:, :2] = img_xy
-    image_vertices[:, 2] = X[:, 2]
+    # the texture: visibility from the ORIGINAL fit in image px
 
     from faceanon.stages.texture import bake_texture
 
@@ -225,13 +210,12 @@ def anonymize_face(
 
     posed_img = posed.astype(np.float32)
     posed_img[:, 1] = h - posed_img[:, 1]
-    out = posed if keep_pose else to_mm_frame(canonical, mean_vertices)
     return AnonymizedFace(
-        vertices=out.astype(np.float32),
+        canonical=canonical,
+        mean_vertices=mean_vertices,
         texture=texture,
         posed_image_vertices=posed_img,
         similarity=sim,
-        keep_pose=bool(keep_pose),
         texture_source=source,
         feature_layers=layers,
         brow_rgb=None if brow_rgb is None else np.asarray(brow_rgb, np.float32),

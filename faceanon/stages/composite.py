@@ -23,8 +23,8 @@ is not local (one odd boundary pixel tints the face), and it is much slower on l
 
 Faces are composited in increasing order of :attr:`CompositeFace.depth` (default: the face's
 apparent size, since per-face z frames are not comparable across faces), so nearer faces are drawn
-last and win where faces overlap. Only pixels covered by a face's render (or in its ``removed``
-mask) change: every pixel outside the faces' boxes is exactly the base.
+last and win where faces overlap. Only pixels covered by a face's render (or in the ``removed``
+mask of :func:`composite_image`) change: every pixel outside the faces' boxes is exactly the base.
 """
 
 from __future__ import annotations
@@ -69,10 +69,6 @@ class CompositeFace:
     triangles:(M, 3) int32 indices into ``vertices``
     uv:       (N, 2) float in [0, 1], u right, v up
     texture:  (T, T', 3) uint8 RGB, row 0 = v 1
-    removed:  optional (H, W) bool, pixels of the base that must not survive (the segment stage's
-              removed eyes/mouth): where the face covers them the render replaces them at full
-              weight, where it does not they are re-inpainted from the composite. Harmless with a
-              segmented base, and a safety net when the base is the original photo
     depth:    optional compositing key, larger = nearer (drawn later); default: the face size
     source_vertices: optional (N, 3) float image px, the ORIGINAL fit (same vertex order). With it the
               face is composited IN PLACE (:mod:`faceanon.stages.warp`): the photo itself is warped
@@ -89,7 +85,6 @@ class CompositeFace:
     triangles: np.ndarray
     uv: np.ndarray
     texture: np.ndarray
-    removed: Optional[np.ndarray] = None
     depth: Optional[float] = None
     source_vertices: Optional[np.ndarray] = None
     overlay: Optional[np.ndarray] = None
@@ -138,8 +133,6 @@ def _check_face(i: int, f: CompositeFace, h: int, w: int) -> tuple[np.ndarray, n
     if uv.shape != (n, 2):
         raise ValueError(f"composite_image: faces[{i}].uv must be ({n}, 2), got {uv.shape}")
     tex = check_image(f.texture, f"faces[{i}].texture", where="composite_image")
-    if f.removed is not None and np.shape(f.removed) != (h, w):
-        raise ValueError(f"composite_image: faces[{i}].removed must be ({h}, {w}), got {np.shape(f.removed)}")
     return (np.ascontiguousarray(v, np.float32), np.ascontiguousarray(t, np.int32),
             np.asarray(uv, np.float64), np.ascontiguousarray(tex))
 
@@ -211,21 +204,28 @@ def _feather_weight(covered: np.ndarray, width: float) -> np.ndarray:
 
 
 def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
-                    feather_px: Optional[float] = None) -> np.ndarray:
+                    blend_px: Optional[float] = None, removed: Optional[np.ndarray] = None) -> np.ndarray:
     """Render every anonymized face into ``base_rgb`` at its original pose, blended at the border.
 
-    base_rgb:   (H, W, 3) uint8 RGB - normally the segmented photo's RGB (eyes/mouth inpainted)
-    faces:      the faces (:class:`CompositeFace`), any order (sorted by ``depth``/size here)
-    feather_px: width of the blend ramp inside each face's border in px; ``None`` = 2 % of the face
-                size (at least 2 px); 0 = hard edge
+    base_rgb: (H, W, 3) uint8 RGB - normally the segmented photo's RGB (eyes/mouth inpainted)
+    faces:    the faces (:class:`CompositeFace`), any order (sorted by ``depth``/size here)
+    blend_px: width of the blend ramp inside the border of each PASTED face (one without
+              ``source_vertices``) in px; ``None`` = 2 % of the face size (at least 2 px); 0 = hard edge
+    removed:  optional (H, W) bool, pixels of the base that must not survive a pasted face (the
+              segment stage's removed eyes/mouth): where a pasted face covers them its render
+              replaces them at full weight, where none does they are re-inpainted from the
+              composite. Harmless with a segmented base, and a safety net when the base is the
+              original photo
 
     Returns a new (H, W, 3) uint8 image; ``base_rgb`` is not modified. Pixels outside every face's
-    render (and ``removed`` mask) are exactly the base.
+    render (and the ``removed`` mask) are exactly the base.
     """
     base = check_image(base_rgb, "base_rgb", where="composite_image")
-    if feather_px is not None and (not np.isfinite(feather_px) or feather_px < 0):
-        raise ValueError(f"composite_image: feather_px must be >= 0 or None, got {feather_px}")
+    if blend_px is not None and (not np.isfinite(blend_px) or blend_px < 0):
+        raise ValueError(f"composite_image: blend_px must be >= 0 or None, got {blend_px}")
     h, w = base.shape[:2]
+    if removed is not None and np.shape(removed) != (h, w):
+        raise ValueError(f"composite_image: removed must be ({h}, {w}), got {np.shape(removed)}")
     checked = [(f, *_check_face(i, f, h, w)) for i, f in enumerate(faces)]
 
     def key(item) -> float:
@@ -239,11 +239,11 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
     covered_any = np.zeros((h, w), bool)
     in_place = [c for c in checked if c[0].source_vertices is not None]
     pasted = [c for c in checked if c[0].source_vertices is None]
-    out = _composite_in_place(base, in_place, removed_any, covered_any) if in_place else base.copy()
+    out = _composite_in_place(base, in_place, covered_any) if in_place else base.copy()
+    removed = None if removed is None or not pasted else np.asarray(removed, bool)
+    if removed is not None:
+        removed_any |= removed
     for f, v, t, uv, tex in pasted:
-        removed = None if f.removed is None else np.asarray(f.removed, bool)
-        if removed is not None:
-            removed_any |= removed
         win = _window(v, h, w, pad=2)
         if win is None:
             continue
@@ -253,7 +253,7 @@ def composite_image(base_rgb: np.ndarray, faces: Sequence[CompositeFace], *,
             continue
         covered_any[y0:y1, x0:x1] |= covered
         size = float(np.sqrt(covered.sum()))
-        width = default_feather_px(size) if feather_px is None else float(feather_px)
+        width = default_feather_px(size) if blend_px is None else float(blend_px)
         wgt = _feather_weight(covered, width)
         if removed is not None:
             wgt[removed[y0:y1, x0:x1] & covered] = 1.0
@@ -279,11 +279,10 @@ HIDDEN_FEATHER_PX = 1.5
 HIDDEN_RING_FRACTION = 0.04
 
 
-def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, covered_any: np.ndarray) -> np.ndarray:
+def _composite_in_place(base: np.ndarray, faces: list, covered_any: np.ndarray) -> np.ndarray:
     """The warp path of :func:`composite_image` for the faces with ``source_vertices`` (sorted far to
-    near). Updates ``removed_any`` (the removed pixels, moved with the warp) and ``covered_any`` (the
-    pixels the texture fully replaced) in place."""
-    from faceanon.stages.warp import face_warp, warp_image, warp_mask
+    near). Updates ``covered_any`` (the pixels the texture fully replaced) in place."""
+    from faceanon.stages.warp import face_warp, warp_image
 
     h, w = base.shape[:2]
     warps = []
@@ -294,11 +293,6 @@ def _composite_in_place(base: np.ndarray, faces: list, removed_any: np.ndarray, 
                              f"got {src.shape} {src.dtype}")
         warps.append(face_warp(src, v, t, h, w))
     out = warp_image(base, warps)
-    for (f, *_), wp in zip(faces, warps):
-        if f.removed is not None:
-            removed_any |= np.asarray(f.removed, bool)
-    if removed_any.any():
-        removed_any[:] = warp_mask(removed_any, warps)
     for (f, v, t, uv, tex), wp in zip(faces, warps):
         if wp is None:
             continue
@@ -390,7 +384,7 @@ def posed_image_vertices(anon_vertices: np.ndarray, recon_vertices: np.ndarray, 
 
     anon_vertices:  (N, 3) the anonymize output OBJ's vertices - canonical frame (default) or the
                     photo frame (``--keep-pose``), either works
-    recon_vertices: (N, 3) the ``<name>_extractTex.obj`` vertices the anonymization started from
+    recon_vertices: (N, 3) the reconstruct OBJ's vertices the anonymization started from
                     (faceanon: the y-up photo frame (x, H - y, z))
     height:         image height H
     v2d:            optional (N, 2) ``v2d_full`` image px of the original vertices; used only when

@@ -1,16 +1,17 @@
 """Reconstruct stage: every face of an image -> FaceFit records, and the seed's file contract.
 
-Pure functions, no Typer/Rich. Files written per image in ``out_dir`` (= ``OUT/<stem>/``):
+Pure functions, no Typer/Rich. The files of one image (names: :mod:`faceanon.io.layout`, frames:
+:mod:`faceanon.io.facefiles`), in its reconstruct folder:
 
-* ``<name>_extractTex.obj/.mtl/.png`` - mesh in a y-up frame aligned with the photo
-  (x, H - y, z in image px), UVs, and the texture extracted from the photo at ``tex_size``;
-* ``<name>_projections.npz`` - the seed keys (``trans_params``, ``img_size``,
-  ``seg_visible_labels_full``, ``v2d_full``) plus landmarks, pose, box, score, backend, face index
-  and face count;
-* ``<name>_overlay.png`` with ``vis=True``.
+* per face, the mesh in a y-up frame aligned with the photo (x, H - y, z in image px), its UVs and
+  the texture extracted from the photo at ``tex_size``;
+* per face, the projections record (:mod:`faceanon.io.records`): the seed keys (``trans_params``,
+  ``img_size``, ``seg_visible_labels_full``, ``v2d_full``) plus landmarks, pose, box, score,
+  backend, face index and face count;
+* with ``vis=True``, an overlay of the part labels, boxes and landmarks.
 
-``<name>`` is ``<stem>`` for the main face (highest detector score) and ``<stem>_face<k>`` for the
-k-th other face (k = 1, 2, ... in descending score order).
+Face names (:func:`faceanon.io.layout.face_name`): the image's for the main face (highest detector
+score), with ``_face<k>`` for the k-th other face (k = 1, 2, ... in descending score order).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import cv2
 import numpy as np
 
 from faceanon.errors import NoFaceError
+from faceanon.io.layout import face_name
+from faceanon.models.base import FaceDetector, ReconstructionBackend
+from faceanon.options import RECON_TEX_SIZE
 from faceanon.types import FaceFit, ImageRecord
 
 # colours (RGB) of the part labels in overlays
@@ -39,11 +43,6 @@ LABEL_COLOURS = np.array(
     ],
     np.uint8,
 )
-
-
-def face_name(stem: str, index: int) -> str:
-    """Output name of face ``index`` of an image (0 = main face)."""
-    return stem if index == 0 else f"{stem}_face{index}"
 
 
 @dataclass
@@ -77,90 +76,77 @@ def no_face_error(too_small: list, min_face_size: float) -> NoFaceError:
     return NoFaceError("no face found", "the detector found no face; try a lower --threshold")
 
 
-def fit_faces(image: ImageRecord, detector, backend, *, max_faces: int | None = None) -> list[FaceFit]:
+def fit_faces(image: ImageRecord, detector: FaceDetector, backend: ReconstructionBackend, *,
+              max_faces: int | None = None) -> list[FaceFit]:
     """Detect every face and fit each one; raises NoFaceError when there is none."""
-    if hasattr(detector, "detect_with_rejected"):
-        detections, too_small = detector.detect_with_rejected(image.rgb)
-    else:  # any object with a detect() method
-        detections, too_small = detector.detect(image.rgb), []
+    detections, too_small = detector.detect_with_rejected(image.rgb)
     if max_faces is not None and max_faces > 0:
         detections = detections[:max_faces]
     if not detections:
-        raise no_face_error(too_small, getattr(detector, "min_face_size", 0.0))
+        raise no_face_error(too_small, detector.min_face_size)
     return [backend.fit(image.rgb, det) for det in detections]
+
+
+def extract_face_texture(rgb: np.ndarray, fit: FaceFit, tex_size: int) -> np.ndarray:
+    """(T, T, 3) uint8 the face's texture sampled from the photo ``rgb`` (H, W, 3) uint8."""
+    from faceanon.stages.texture import bake_texture
+
+    return bake_texture(rgb, fit.vertices, fit.triangles, fit.uv, tex_size)[0]
 
 
 def reconstruct_image(
     image: ImageRecord,
     stem: str,
-    detector,
-    backend,
+    detector: FaceDetector,
+    backend: ReconstructionBackend,
     *,
-    tex_size: int = 1024,
+    tex_size: int = RECON_TEX_SIZE.default,
     max_faces: int | None = None,
     extract_texture: bool = True,
 ) -> ImageResult:
-    """Fit every face of ``image`` and compute its visible label map and extracted texture."""
-    from faceanon.models.labels import visible_label_map
-    from faceanon.stages.texture import bake_texture
-
+    """Fit every face of ``image`` and compute its visible label map and (``extract_texture``) the
+    texture extracted from the photo."""
     fits = fit_faces(image, detector, backend, max_faces=max_faces)
     result = ImageResult(image=image, stem=stem)
     for k, fit in enumerate(fits):
-        # a backend may compute its own map (3DDFA-V3 keeps the seed's 224-crop semantics)
-        labels = fit.extras.get("seg_visible_labels_full")
-        if labels is None:
-            labels = visible_label_map(fit, image.height, image.width)
-        tex = None
-        if extract_texture:
-            tex, _ = bake_texture(image.rgb, fit.vertices, fit.triangles, fit.uv, tex_size)
-        result.faces.append(FaceResult(fit=fit, labels=labels, texture=tex, name=face_name(Path(stem).name, k)))
+        labels = backend.visible_labels(fit, image.height, image.width)
+        tex = extract_face_texture(image.rgb, fit, tex_size) if extract_texture else None
+        result.faces.append(FaceResult(fit=fit, labels=labels, texture=tex, name=face_name(stem, k)))
     return result
 
 
-def obj_vertices(fit: FaceFit, height: int) -> np.ndarray:
-    """Image-space vertices -> the y-up OBJ frame aligned with the photo: (x, H - y, z)."""
-    v = fit.vertices.astype(np.float32, copy=True)
-    v[:, 1] = height - v[:, 1]
-    return v
-
-
-def write_reconstruction(result: ImageResult, out_dir: Path, *, vis: bool = False, submit=None,
-                         paths: list[Path] | None = None) -> list[Path]:
-    """Write the reconstruct outputs of one image into ``out_dir``; returns the written paths.
-
-    submit: optional ``submit(fn, *args, **kwargs)`` that runs a write (e.g. on a background writer
-    thread); default: write now. paths: optional list that every path is appended to BEFORE its
-    write starts, so that a caller cleaning up after a failure knows about half-written files.
-    """
+def reconstruction_outputs(result: ImageResult, folder: Path, *, vis: bool = False) -> list:
+    """The writes (:class:`faceanon.io.facefiles.Output`) of one image's reconstruct files into its
+    reconstruct ``folder``: each face's mesh (when its texture was extracted) and projections
+    record, and the overlay with ``vis``. The folder is created by the atomic writers."""
+    from faceanon.io.facefiles import Output, write_recon_mesh
     from faceanon.io.images import save_image_atomic
-    from faceanon.io.mesh import write_obj
+    from faceanon.io.layout import overlay_file, recon_files
     from faceanon.io.records import save_projections
 
-    def run(fn, *args, **kwargs):
-        return fn(*args, **kwargs)
-
-    submit = submit or run
-    written: list[Path] = [] if paths is None else paths
-    img = result.image  # out_dir is created by the atomic writers (an OSError becomes one OutputError line)
+    img = result.image
     n = len(result.faces)
+    outputs = []
     for k, face in enumerate(result.faces):
-        name = face.name or face_name(Path(result.stem).name, k)
+        files = recon_files(folder, face.name or face_name(result.stem, k))
         if face.texture is not None:
-            png = out_dir / f"{name}_extractTex.png"
-            obj = out_dir / f"{name}_extractTex.obj"
-            written += [png, obj, obj.with_suffix(".mtl")]
-            submit(save_image_atomic, png, face.texture)
-            submit(write_obj, obj, obj_vertices(face.fit, img.height), face.fit.uv, face.fit.triangles,
-                   texture_png_name=png.name)
-        npz = out_dir / f"{name}_projections.npz"
-        written.append(npz)
-        submit(save_projections, npz, face.fit, (img.width, img.height), face.labels, face_index=k, face_count=n)
+            outputs.append(Output(files.mesh, write_recon_mesh, (files, face.fit.vertices, face.fit.uv,
+                                                                 face.fit.triangles, face.texture, img.height)))
+        outputs.append(Output((files.npz,), save_projections, (files.npz, face.fit, (img.width, img.height),
+                                                                face.labels), dict(face_index=k, face_count=n)))
     if vis:
-        ov = out_dir / f"{Path(result.stem).name}_overlay.png"
-        written.append(ov)
-        submit(save_image_atomic, ov, overlay(img.rgb, result.faces))
-    return written
+        ov = overlay_file(folder, result.stem)
+        outputs.append(Output((ov,), save_image_atomic, (ov, overlay(img.rgb, result.faces))))
+    return outputs
+
+
+def write_reconstruction(result: ImageResult, folder: Path, *, vis: bool = False) -> list[Path]:
+    """Write the reconstruct files of one image into ``folder`` now; returns their paths."""
+    paths: list[Path] = []
+    for o in reconstruction_outputs(result, folder, vis=vis):
+        paths += o.paths
+        o.run()
+    return paths
 
 
 def overlay(rgb: np.ndarray, faces: list[FaceResult], alpha: float = 0.45) -> np.ndarray:

@@ -7,7 +7,7 @@ Camera (fixes seed bugs S-27..S-29, docs/seed_compatibility.md): the mesh is see
   lands on the image LEFT, as in a photo (the seed's PyTorch3D view was mirrored);
 * the depth test keeps the largest z (nearest the viewer); nothing is clipped at z < 0;
 * the mesh is centred on its x/y bounding box (not the vertex mean), and the larger bbox extent
-  fills ``margin`` of the frame, so nothing is cut at margin <= 1;
+  fills ``frame_fill`` of the frame, so nothing is cut at frame_fill <= 1;
 * anti-aliased: rendered at ``supersample`` x the size, then area-averaged, so the alpha channel
   has intermediate values along the silhouette.
 
@@ -29,9 +29,10 @@ import numpy as np
 from faceanon.cache import BoundedCache, content_digest
 from faceanon.checks import check_image
 from faceanon.errors import FaceanonError, UsageError
+from faceanon.options import BACKGROUND, FRAME_FILL, IMG_SIZE, RENDERER, SUPERSAMPLE
 
-BACKGROUNDS = ("transparent", "white")
-RENDERERS = ("builtin", "pytorch3d")
+BACKGROUNDS = BACKGROUND.choices
+RENDERERS = RENDERER.choices
 MAX_INTERNAL_SIZE = 16384  # side of the supersampled image (cv2.remap maps must stay < 32767)
 
 
@@ -62,8 +63,8 @@ class FrontCamera:
         return out
 
 
-def front_camera(vertices: np.ndarray, size: int, margin: float = 0.95) -> FrontCamera:
-    """The camera centring the x/y bbox of ``vertices`` in a ``size`` px frame, extent = margin*size."""
+def front_camera(vertices: np.ndarray, size: int, frame_fill: float = FRAME_FILL.default) -> FrontCamera:
+    """The camera centring the x/y bbox of ``vertices`` in a ``size`` px frame, extent = frame_fill*size."""
     v = np.asarray(vertices, np.float64)
     lo = v[:, :2].min(axis=0)
     hi = v[:, :2].max(axis=0)
@@ -71,7 +72,7 @@ def front_camera(vertices: np.ndarray, size: int, margin: float = 0.95) -> Front
     if not np.isfinite(ext) or ext <= 0:
         raise ValueError("the mesh has no extent in x/y (all vertices at one point?)")
     c = (lo + hi) / 2.0
-    return FrontCamera(int(size), float(margin) * size / ext, float(c[0]), float(c[1]))
+    return FrontCamera(int(size), float(frame_fill) * size / ext, float(c[0]), float(c[1]))
 
 
 def _check_inputs(vertices, triangles, uv, texture):
@@ -221,16 +222,16 @@ def render_front(
     uv: np.ndarray,
     texture: np.ndarray,
     *,
-    img_size: int = 1024,
-    margin: float = 0.95,
-    background: str = "transparent",
-    supersample: int = 2,
-    renderer: str = "builtin",
+    img_size: int = IMG_SIZE.default,
+    frame_fill: float = FRAME_FILL.default,
+    background: str = BACKGROUND.default,
+    supersample: int = SUPERSAMPLE.default,
+    renderer: str = RENDERER.default,
 ) -> np.ndarray:
     """Frontal orthographic render of a textured mesh (see the module doc for the camera).
 
     vertices: (N, 3) float, y up, z toward the viewer; triangles: (M, 3) int; uv: (N, 2) in [0, 1]
-    (v up); texture: (T, T, 3) uint8 RGB (row 0 = v 1). img_size: output side S (px); margin:
+    (v up); texture: (T, T, 3) uint8 RGB (row 0 = v 1). img_size: output side S (px); frame_fill:
     fraction of the frame filled by the larger bbox extent; background: "transparent" -> (S, S, 4)
     RGBA uint8 with straight (un-premultiplied) colour, "white" -> (S, S, 3) RGB composited on white;
     supersample: k, rendered at k*S then area-averaged (1 = aliased); renderer: "builtin" or
@@ -248,14 +249,14 @@ def render_front(
     if img_size * supersample > MAX_INTERNAL_SIZE:
         raise UsageError(f"img_size x supersample = {img_size * supersample} px is above {MAX_INTERNAL_SIZE}",
                          "lower --img-size or --supersample")
-    if not (0.0 < float(margin) <= 10.0):
-        raise UsageError(f"margin must be in (0, 10], got {margin}")
+    if not (0.0 < float(frame_fill) <= 10.0):
+        raise UsageError(f"frame_fill must be in (0, 10], got {frame_fill}")
     texture = _check_inputs(vertices, triangles, uv, texture)
     tris = np.ascontiguousarray(triangles, np.int32)
     uvf = np.asarray(uv, np.float32)
 
     S = img_size * supersample
-    cam = front_camera(vertices, S, margin)
+    cam = front_camera(vertices, S, frame_fill)
     if renderer == "builtin":
         colour, cov = _render_builtin_aa(cam.project(vertices), tris, uvf, texture, img_size, supersample)
         if background == "white":  # composite on white: c*a + 255*(1-a)

@@ -36,8 +36,10 @@ import cv2
 import numpy as np
 
 from faceanon.checks import check_image
+from faceanon.options import FEATHER_PX
 from faceanon.stages.geometry import mask_window
 from faceanon.stages.imageops import gaussian_blur
+from faceanon.stages.privacy import DEFAULT_PRIVACY, PRIVACY_LEVELS
 from faceanon.types import EYE_LABELS, LIP_LABELS, removal_parts
 
 __all__ = [
@@ -151,7 +153,7 @@ class SegmentFace:
 
 #: Default removal margin, as a fraction of the inter-ocular distance: the ``standard`` privacy level
 #: (faceanon/stages/privacy.py; the levels' measured trade-off is in bench/privacy.md).
-DEFAULT_MARGIN = 0.25
+DEFAULT_MARGIN = PRIVACY_LEVELS[DEFAULT_PRIVACY].margin
 
 
 def estimate_inter_ocular(labels: np.ndarray, landmarks68: Optional[np.ndarray] = None) -> float:
@@ -322,7 +324,7 @@ def segment_image(
     *,
     keep_mouth: bool = False,
     margin: float = DEFAULT_MARGIN,
-    feather_px: float = 3.0,
+    feather_px: float = FEATHER_PX.default,
     brows: bool = False,
     grain: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -596,7 +598,7 @@ def removed_parts(alpha: np.ndarray, labels: np.ndarray, *, share: float = 0.5) 
     """The part labels a segmented image removed, read back from its alpha (for the stage commands,
     which get the segment stage's file, not its options).
 
-    alpha: (H, W) uint8 of a ``<stem>_masked.png``; labels: (H, W) uint8 part labels of one face. A
+    alpha: (H, W) uint8 of a segmented photo; labels: (H, W) uint8 part labels of one face. A
     part counts as removed when at least ``share`` of its visible pixels have alpha 0.
     """
     gone = np.asarray(alpha) == 0

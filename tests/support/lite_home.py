@@ -4,6 +4,8 @@ Usage in a test module::
 
     from tests.support.lite_home import lite_home, faceanon_command, cli_env  # noqa: F401 (fixture)
 
+``lite_env`` (module scope) also sets FACEANON_HOME to it, offline, for the module's tests.
+
     def test_x(lite_home, tmp_path):
         subprocess.run([*faceanon_command(), "run", ...], env=cli_env(lite_home), ...)
 
@@ -15,10 +17,12 @@ read-only: copy it (:func:`copy_home`) before damaging a file in it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -47,6 +51,39 @@ def prepare_lite_home(base: Path, mirror: Path) -> Path:
 def lite_home(tmp_path_factory: pytest.TempPathFactory, mirror_dir: Path) -> Path:
     """FACEANON_HOME with every lite file verified (shared by the whole session: do not modify)."""
     return prepare_lite_home(tmp_path_factory.mktemp("lite_home"), mirror_dir)
+
+
+@contextlib.contextmanager
+def offline_home(home: Path) -> Iterator[Path]:
+    """For the duration: FACEANON_HOME=``home``, offline, no mirror, and an empty model cache (the
+    models are loaded from ``home``); a module-scoped fixture wraps its ``yield`` in it."""
+    from faceanon.models.loader import clear_cache
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FACEANON_HOME", str(home))
+    mp.setenv("FACEANON_OFFLINE", "1")
+    mp.delenv("FACEANON_ASSETS_MIRROR", raising=False)
+    clear_cache()
+    try:
+        yield home
+    finally:
+        mp.undo()
+        clear_cache()
+
+
+@pytest.fixture(scope="module")
+def lite_env(lite_home: Path) -> Iterator[Path]:
+    """:func:`offline_home` around a test module: the lite home, offline, models loaded from it."""
+    with offline_home(lite_home):
+        yield lite_home
+
+
+def copy_photos(photos_dir: Path, dest: Path, names, rename: dict | None = None) -> Path:
+    """``dest`` (created) holding copies of the fixture photos ``names`` (``rename``: name -> new name)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(photos_dir / name, dest / (rename or {}).get(name, name))
+    return dest
 
 
 def copy_home(home: Path, dest: Path) -> Path:
