@@ -33,12 +33,7 @@ from faceanon.cache import BoundedCache, content_digest
 from faceanon.checks import check_image
 from faceanon.types import BROW_LABELS, removal_parts
 
-__all__ = ["FeatureLayers", "feature_layers", "paint_features", "brow_colour", "skin_chroma", "with_chroma",
-           "FILL_MODES"]
-
-#: ``--fill`` values: ``features`` draws identity-free eyes and lips (default); ``inpaint`` leaves the
-#: removed regions as the segment stage filled them (the seed's look: skin-coloured smudges).
-FILL_MODES = ("features", "inpaint")
+__all__ = ["FeatureLayers", "feature_layers", "paint_features", "brow_colour", "skin_chroma", "with_chroma"]
 
 # Geometry of the drawing, as fractions of the mean face's eye width ``ew`` (landmarks 36-39) or of its
 # mouth width ``mw`` (48-54). Chosen by eye on renders and composites of the fixtures.

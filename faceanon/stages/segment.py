@@ -500,8 +500,7 @@ def _membrane_fill(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.nd
     return out
 
 
-def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,
-             luma_rule: bool = True) -> np.ndarray:
+def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float) -> np.ndarray:
     """Telea-fill ``mask`` (bool) of ``rgb``; the result never depends on a masked input pixel.
 
     Faces up to :data:`INPAINT_LARGE_IOD` are filled directly. Larger ones (whose removed area, and
@@ -512,7 +511,7 @@ def _inpaint(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray 
     upsampled fill inside, so the seam is as sharp as in a direct fill.
     """
     m8 = mask.astype(np.uint8) * 255
-    rgb = _tame_dark_border(rgb, mask, iod, exclude, luma_rule)
+    rgb = _tame_dark_border(rgb, mask, iod)
     if iod <= INPAINT_LARGE_IOD:
         return _smooth_fill(cv2.inpaint(rgb, m8, float(inpaint_radius(iod)), cv2.INPAINT_TELEA), m8, iod)
     f = INPAINT_TARGET_IOD / float(iod)
