@@ -59,9 +59,12 @@ def cell(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
+    # White text on a black strip: an outlined label (black stroke 3 px under white 1 px) was
+    # unreadable on light backgrounds at this font size.
     out = img.copy()
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    out[: h + base + 6, : w + 8] = 0
+    cv2.putText(out, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 

@@ -75,7 +75,7 @@ def anonymize(
     from faceanon.options import AnonymizeOptions
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
     from faceanon.stages.features import skin_chroma
-    from faceanon.stages.segment import removed_parts
+    from faceanon.stages.segment import overhang_mask, removed_parts
     from faceanon.types import BROW_LABELS, LIP_LABELS
 
     o = AnonymizeOptions(alpha=alpha, keep_pose=keep_pose, tex_size=tex_size, fill=fill.value).check()
@@ -161,7 +161,8 @@ def anonymize(
                                    brows=bool(set(BROW_LABELS) & set(gone)), vertex_labels=rec["vertex_labels"],
                                    chroma=skin_chroma(rgb, rec["seg_visible_labels_full"]))
         a = anonymize_face(_image_vertices(mesh, v2d, h), mesh.triangles, mesh.uv, rgb, mean_vertices,
-                           alpha=o.alpha, tex_size=o.tex_size, features=features)
+                           alpha=o.alpha, tex_size=o.tex_size, features=features,
+                           valid=~overhang_mask(rgb, rec["seg_visible_labels_full"]))
         write_anon_face(anon_files(out, f.stem, f.face.name), anonymized_obj_vertices(a, o.keep_pose), mesh.uv,
                         mesh.triangles, a.texture)
 

@@ -127,7 +127,7 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
     from faceanon.stages.composite import CompositeFace, FaceFeatures, composite_image, write_composite
     from faceanon.stages.features import brow_colour, skin_chroma
     from faceanon.stages.reconstruct import reconstruct_image, reconstruction_outputs
-    from faceanon.stages.segment import FaceMesh, SegmentFace, segment_image
+    from faceanon.stages.segment import FaceMesh, SegmentFace, overhang_mask, segment_image
 
     secs: dict = {}
 
@@ -184,8 +184,10 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
             features = FeatureSpec(fit.landmark_ids, keep_mouth=opts.keep_mouth, brows=brows,
                                    brow_rgb=brow_colour(image.rgb, f.labels) if brows else None,
                                    vertex_labels=fit.vertex_labels, chroma=skin_chroma(image.rgb, f.labels))
+        # background and hair the fit overhangs are no texture source (filled like hidden texels)
         a = anonymize_face(fit.vertices, fit.triangles, fit.uv, seg_rgb, fit.mean_vertices,
-                           alpha=opts.alpha, tex_size=opts.tex_size, features=features)
+                           alpha=opts.alpha, tex_size=opts.tex_size, features=features,
+                           valid=~overhang_mask(seg_rgb, f.labels))
         obj_v = anonymized_obj_vertices(a, opts.keep_pose) if ANON in want or RENDER in want else None
         if ANON in want:
             files = layout.anon_files(out / ANON, stem, f.name)

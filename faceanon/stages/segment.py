@@ -417,9 +417,9 @@ SKIN_L_WEIGHT = 0.35
 HAIR_RAMP = 0.06
 
 
-def _unlike_skin(rgb: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """(h, w) bool: pixels far (CIE76 > SKIN_LAB_DISTANCE) from the median colour of the ``skin`` pixels;
-    all False when there are too few skin pixels to tell."""
+def _unlike_skin(rgb: np.ndarray, skin: np.ndarray, l_weight: float = SKIN_L_WEIGHT) -> np.ndarray:
+    """(h, w) bool: pixels far (CIE76 > SKIN_LAB_DISTANCE, lightness weighted by ``l_weight``) from the
+    median colour of the ``skin`` pixels; all False when there are too few skin pixels to tell."""
     if skin.sum() < 64:
         return np.zeros(skin.shape, bool)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -427,8 +427,55 @@ def _unlike_skin(rgb: np.ndarray, skin: np.ndarray) -> np.ndarray:
     lab[..., 1:] -= 128.0
     ref = np.median(lab[skin], axis=0)
     # lightness counts less than colour: lit and shaded skin differ mostly in L, hair in a and b too
-    d = (lab - ref) * np.array([SKIN_L_WEIGHT, 1.0, 1.0], np.float32)
+    d = (lab - ref) * np.array([l_weight, 1.0, 1.0], np.float32)
     return np.linalg.norm(d, axis=2) > SKIN_LAB_DISTANCE
+
+
+#: Where the fit reaches past the face's true outline (a few % of the face size at a profile's nose and
+#: chin, more where a forehead meets the sky), its projection covers background and hair, and a texture
+#: baked there carries them: blue sky on a rendered forehead, grass under a chin, a window on a nose
+#: (dev set profiles, looked at on the contact sheet). :func:`overhang_mask` finds those pixels within
+#: this fraction of the face size (side of a square of the projection's area) of the outline.
+OVERHANG_BAND = 0.12
+#: ... grown by this fraction of the face size (at least 2 px)
+OVERHANG_GROW = 0.01
+
+
+def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels of the face's projection that belong to what lies beyond the face.
+
+    rgb: (H, W, 3) uint8; labels: (H, W) part labels of ONE face (0 = not this face, 8 = skin).
+    A pixel is overhang when it is unlike the face's skin (:func:`_unlike_skin`: background, hair),
+    lies within OVERHANG_BAND x the face size of the projection's outline, and is connected through
+    such pixels (4-connectivity) to the outside of the projection. A mole or lesion inside the face
+    is surrounded by skin and never connected to the outside: it stays a texture source.
+    """
+    face = np.asarray(labels) > 0
+    out = np.zeros(face.shape, bool)
+    if face.sum() < 64:
+        return out
+    y0, y1, x0, x1 = mask_window(face, 2)
+    f = face[y0:y1, x0:x1]
+    crop, skin = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.asarray(labels)[y0:y1, x0:x1] == 8
+    # a greyscale photo has only lightness to tell a white wall from grey skin: count it fully
+    grey = skin.sum() >= 64 and float(np.ptp(crop[skin].reshape(-1, 3).mean(axis=0))) < 4.0
+    unlike = _unlike_skin(crop, skin, l_weight=1.0 if grey else SKIN_L_WEIGHT)
+    if not unlike.any():
+        return out
+    size = float(np.sqrt(f.sum()))
+    depth = cv2.distanceTransform(f.astype(np.uint8), cv2.DIST_L2, 3)
+    region = (unlike & f & (depth <= OVERHANG_BAND * size)) | ~f
+    _n, comp = cv2.connectedComponents(region.astype(np.uint8), connectivity=4)
+    outside = np.unique(comp[~f])
+    hit = np.isin(comp, outside[outside > 0]) & f
+    if hit.any():
+        # plus the blended pixels at its edge (half skin, half background: within the colour
+        # distance, but stretched over many texels at a grazing silhouette they showed as a ring)
+        r = max(2, int(round(OVERHANG_GROW * size)))
+        hit = cv2.dilate(hit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+        hit &= f
+    out[y0:y1, x0:x1] = hit
+    return out
 
 
 def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.ndarray | None = None,

@@ -1,0 +1,104 @@
+"""overhang_mask: the background and hair a fit's projection covers are no texture source; skin and
+the lesions on it are (faceanon/stages/segment.py, docs/anonymization.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceanon.stages.anonymize import anonymize_face
+from faceanon.stages.segment import OVERHANG_BAND, overhang_mask
+
+SKIN = (205, 150, 125)
+SKY = (70, 130, 220)
+MOLE = (90, 55, 45)
+
+
+def _scene(grey: bool = False):
+    """A 200 x 200 photo: sky, a skin disc of radius 60 at (100, 100) with a mole at its centre; the
+    'fit' covers a disc of radius 70 (10 px of sky overhang all round; the mesh of the last test lies within it)
+    plus a "nose" wedge reaching 14 px
+    further into the sky on the right. Returns (rgb, labels, true_face, fit)."""
+    yy, xx = np.mgrid[:200, :200]
+    r = np.hypot(xx - 100, yy - 100)
+    face = r <= 60
+    fit = (r <= 70) | ((xx > 150) & (xx < 184) & (np.abs(yy - 100) < 6))
+    rgb = np.empty((200, 200, 3), np.uint8)
+    rgb[:] = SKY
+    rgb[face] = SKIN
+    rgb[r <= 5] = MOLE
+    if grey:
+        g = rgb.mean(axis=2, keepdims=True).astype(np.uint8)
+        rgb = np.repeat(np.where(face[..., None], g, 235), 3, axis=2).astype(np.uint8)
+        rgb[r <= 5] = 60
+    labels = np.where(fit, 8, 0).astype(np.uint8)
+    return rgb, labels, face, fit
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_the_overhang_is_found_and_the_skin_and_its_mole_are_kept(grey):
+    rgb, labels, face, fit = _scene(grey)
+    m = overhang_mask(rgb, labels)
+    overhang = fit & ~face
+    assert m[overhang].all()  # every sky pixel the fit covers
+    assert not m[~fit].any()  # nothing outside the projection
+    yy, xx = np.mgrid[:200, :200]
+    deep = np.hypot(xx - 100, yy - 100) <= 50
+    assert not m[deep].any()  # the skin (mole included) away from the edge stays a source
+    # at most the few px grown into the skin at the edge (the blended pixels of a real photo)
+    assert m[face].sum() < 0.08 * face.sum()
+
+
+def test_a_dark_patch_deep_inside_is_not_overhang_but_the_same_patch_at_the_edge_is():
+    rgb, labels, face, fit = _scene()
+    yy, xx = np.mgrid[:200, :200]
+    rgb[np.hypot(xx - 100, yy - 60) <= 8] = SKY  # a sky-coloured patch inside the skin, not touching the edge
+    m = overhang_mask(rgb, labels)
+    assert not m[np.hypot(xx - 100, yy - 60) <= 6].any()
+
+
+def test_only_a_band_at_the_outline_counts():
+    # a sky region reaching deep into the projection is cut at OVERHANG_BAND x the face size
+    rgb, labels, face, fit = _scene()
+    rgb[:, 130:] = SKY  # 40 px into the fit (the skin stays the majority of the projection)
+    m = overhang_mask(rgb, labels)
+    size = np.sqrt(fit.sum())
+    assert m[100, 168]  # near the outline
+    assert not m[100, 100 + int(70 - (OVERHANG_BAND + 0.03) * size)]  # beyond the band (+ the grown px)
+
+
+def test_no_skin_or_no_face_gives_an_empty_mask():
+    rgb, labels, face, fit = _scene()
+    assert not overhang_mask(rgb, np.zeros_like(labels)).any()
+    assert not overhang_mask(rgb, np.where(fit, 5, 0).astype(np.uint8)).any()  # no skin label to compare with
+
+
+def test_the_texture_takes_no_overhang_colour():
+    """A flat grid 'mesh' over the fit disc, baked with and without the mask: with it no texel has the
+    sky's colour, and the mole is still in the texture."""
+    rgb, labels, face, fit = _scene()
+    n = 41
+    gy, gx = np.mgrid[:n, :n]
+    xs = 100 + (gx - n // 2) * (66.0 / (n // 2))
+    ys = 100 + (gy - n // 2) * (66.0 / (n // 2))
+    verts = np.stack([xs.ravel(), ys.ravel(), np.full(n * n, 100.0)], axis=1).astype(np.float32)
+    idx = (gy * n + gx)[:-1, :-1].ravel()
+    # outward CCW in a y-up frame = clockwise in image px (y down)
+    tris = np.concatenate([np.stack([idx, idx + n, idx + 1], 1), np.stack([idx + 1, idx + n, idx + n + 1], 1)])
+    inside = np.hypot(verts[tris, 0].mean(1) - 100, verts[tris, 1].mean(1) - 100) <= 66
+    tris = tris[inside].astype(np.int32)
+    uv = np.stack([gx.ravel() / (n - 1), 1.0 - gy.ravel() / (n - 1)], 1).astype(np.float32)
+    mean = np.stack([verts[:, 0], -verts[:, 1], verts[:, 2]], 1)
+
+    def sky_share(valid):
+        a = anonymize_face(verts, tris, uv, rgb, mean, alpha=0.0, tex_size=128, valid=valid)
+        tex = a.texture[a.texture_source > 0].reshape(-1, 3).astype(int)
+        sky = (np.abs(tex - np.array(SKY)).sum(axis=1) < 60).mean()
+        mole = (np.abs(tex - np.array(MOLE)).sum(axis=1) < 30).sum()
+        return sky, mole
+
+    sky0, mole0 = sky_share(None)
+    sky1, mole1 = sky_share(~overhang_mask(rgb, labels))
+    assert sky0 > 0.05  # the test can fail: without the mask the sky is in the texture
+    assert sky1 == 0.0
+    assert mole1 > 0 and mole1 >= 0.8 * mole0
