@@ -102,3 +102,38 @@ def test_the_texture_takes_no_overhang_colour():
     assert sky0 > 0.05  # the test can fail: without the mask the sky is in the texture
     assert sky1 == 0.0
     assert mole1 > 0 and mole1 >= 0.8 * mole0
+
+
+# --- the fill meets lit skin without an edge, and keeps hair out ----------------------------------
+
+def test_the_fill_continues_lit_skin_and_keeps_hair_out():
+    """A removed band whose upper border is lit, paler skin (brighter than the face's median skin and
+    farther from it than SKIN_LAB_DISTANCE) and whose lower border is dark hair: the fill starts from
+    the lit skin's colour at the top (no edge, the eos_image_0010 case) and is skin, not hair, a few px
+    above the hair."""
+    from faceanon.stages.segment import SegmentFace, _unlike_skin, segment_image
+
+    skin, lit, hair = (190, 130, 100), (250, 228, 212), (55, 38, 30)
+    rgb = np.empty((240, 240, 3), np.uint8)
+    rgb[:] = skin
+    rgb[40:80] = lit
+    rgb[140:170] = hair
+    labels = np.zeros((240, 240), np.uint8)
+    labels[20:220, 20:220] = 8
+    labels[90:130, 100:140] = 1  # the "eye": removed with its margin (0 here)
+    # the scenario is the one the rule is for: the lit skin is "unlike" the median skin by colour
+    assert _unlike_skin(rgb, labels == 8)[60, 120]
+    assert not _unlike_skin(rgb, labels == 8, darker_only=True)[60, 120]
+    assert _unlike_skin(rgb, labels == 8, darker_only=True)[150, 120]
+    # the band from the lit skin down to the hair, removed below (narrow: the skin beside it stays the
+    # majority of the fill's window, whose median colour is "the skin")
+    rgb[80:140, 100:140] = lit
+    labels[80:140, 100:140] = 1
+    out, removed = segment_image(rgb, [SegmentFace(labels=labels, inter_ocular=60.0)], margin=0.0,
+                                 feather_px=0.0, grain=True)
+    assert removed[80:140, 100:140].all() and not removed[:80].any()
+    fill = out[:, :, :3].astype(float)
+    top = fill[81:84, 110:130].reshape(-1, 3).mean(axis=0)
+    assert np.abs(top - lit).max() < 20, top  # meets the lit skin (the old rule: ~95 below it, a step)
+    above_hair = fill[128:132, 110:130].reshape(-1, 3).mean(axis=0)
+    assert above_hair.mean() > np.mean(hair) + 60, above_hair  # no hair smeared up into the fill

@@ -375,7 +375,10 @@ def segment_image(
                 lab = np.asarray(f.labels)[y0:y1, x0:x1]
                 face |= lab > 0
                 skin |= lab == 8
-            unlike = _unlike_skin(crop, skin & ~sel)  # hair over the face is not skin either
+            # hair over the face is not skin either; lit skin is (brighter than the median: on the
+            # side-lit eos_image_0010 the pale lit forehead and cheek counted as "unlike", and the fill,
+            # made from the darker skin only, met them at a hard edge)
+            unlike = _unlike_skin(crop, skin & ~sel, darker_only=True)
             filled = _membrane_fill(crop, sel, max_iod, exclude=~face | unlike)
             border_hair = face & unlike & ~sel & (_distance_to(sel) <= 1.5)
             if border_hair.any():
@@ -417,9 +420,12 @@ SKIN_L_WEIGHT = 0.35
 HAIR_RAMP = 0.06
 
 
-def _unlike_skin(rgb: np.ndarray, skin: np.ndarray, l_weight: float = SKIN_L_WEIGHT) -> np.ndarray:
+def _unlike_skin(rgb: np.ndarray, skin: np.ndarray, l_weight: float = SKIN_L_WEIGHT, *,
+                 darker_only: bool = False) -> np.ndarray:
     """(h, w) bool: pixels far (CIE76 > SKIN_LAB_DISTANCE, lightness weighted by ``l_weight``) from the
-    median colour of the ``skin`` pixels; all False when there are too few skin pixels to tell."""
+    median colour of the ``skin`` pixels; all False when there are too few skin pixels to tell.
+    darker_only: only pixels darker than that median count (hair and brows over the face; a lit,
+    paler forehead is brighter than the median and still skin)."""
     if skin.sum() < 64:
         return np.zeros(skin.shape, bool)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -428,7 +434,8 @@ def _unlike_skin(rgb: np.ndarray, skin: np.ndarray, l_weight: float = SKIN_L_WEI
     ref = np.median(lab[skin], axis=0)
     # lightness counts less than colour: lit and shaded skin differ mostly in L, hair in a and b too
     d = (lab - ref) * np.array([l_weight, 1.0, 1.0], np.float32)
-    return np.linalg.norm(d, axis=2) > SKIN_LAB_DISTANCE
+    far = np.linalg.norm(d, axis=2) > SKIN_LAB_DISTANCE
+    return far & (lab[..., 0] < ref[0]) if darker_only else far
 
 
 #: Where the fit reaches past the face's true outline (a few % of the face size at a profile's nose and
@@ -541,7 +548,12 @@ def _membrane_fill(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.nd
     from faceanon.stages.imageops import harmonic_fill
 
     src = _tame_dark_border(rgb, mask, iod, exclude, luma_rule)
-    filled = harmonic_fill(np.where(mask[..., None], 0, src).astype(np.float32), ~mask, MEMBRANE_SWEEPS)
+    # only the tamed ring is the fill's border: with every unmasked pixel known, the coarse levels of
+    # the multigrid averaged in what lies beyond the ring (the hair the ring had just replaced: a dark
+    # smear up the middle of a band removed above a fringe)
+    k = max(2, int(round(DARK_RING_FRACTION * max(float(iod), 1.0))))
+    known = ~mask & (_distance_to(mask) <= k)
+    filled = harmonic_fill(np.where(known[..., None], src, 0).astype(np.float32), known, MEMBRANE_SWEEPS)
     out = rgb.copy()
     out[mask] = np.clip(np.rint(filled[mask]), 0, 255).astype(np.uint8)
     return out
