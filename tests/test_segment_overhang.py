@@ -137,3 +137,26 @@ def test_the_fill_continues_lit_skin_and_keeps_hair_out():
     assert np.abs(top - lit).max() < 20, top  # meets the lit skin (the old rule: ~95 below it, a step)
     above_hair = fill[128:132, 110:130].reshape(-1, 3).mean(axis=0)
     assert above_hair.mean() > np.mean(hair) + 60, above_hair  # no hair smeared up into the fill
+
+
+def test_the_fill_meets_the_background_soft_at_the_face_outline():
+    """A removal reaching past the face's outline: the on-face fill (skin) and the off-face fill
+    (background) meet over about a px (OUTLINE_SOFT) instead of switching at the rasterized outline's
+    staircase; a few px from the outline each side has its own colour."""
+    from faceanon.stages.segment import SegmentFace, segment_image
+
+    skin, wall = (200, 140, 110), (225, 232, 240)
+    yy, xx = np.mgrid[:240, :240]
+    face = np.hypot(xx - 120, yy - 120) <= 80
+    rgb = np.where(face[..., None], np.array(skin, np.uint8), np.array(wall, np.uint8)).astype(np.uint8)
+    labels = np.where(face, 8, 0).astype(np.uint8)
+    labels[110:130, 175:195] = 1  # an "eye" at the outline; the margin carries the removal past it
+    out, removed = segment_image(rgb, [SegmentFace(labels=labels, inter_ocular=60.0)], margin=0.3,
+                                 feather_px=0.0, grain=True)  # the features fill (grain 0 on flat skin)
+    assert removed[120, 205] and removed[120, 185]  # off and on the face
+    row = out[120, :, :3].astype(float)
+    edge = int(np.nonzero(face[120])[0].max())  # last face px on the row
+    assert np.abs(row[edge - 4] - skin).max() < 12 and np.abs(row[edge + 5] - wall).max() < 12
+    lo, hi = np.minimum(skin, wall), np.maximum(skin, wall)
+    between = lambda p: bool(np.all(p > lo + 5) and np.all(p < hi - 5))
+    assert between(row[edge]) or between(row[edge + 1])  # a blended px at the outline

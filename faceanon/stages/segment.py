@@ -398,7 +398,12 @@ def segment_image(
                 beyond = _membrane_fill(np.ascontiguousarray(crop[win]), sel[win], max_iod, exclude=face[win],
                                         luma_rule=False)
                 sub = filled[win]
-                sub[off[win]] = beyond[off[win]]
+                # the two fills meet at the face's outline, anti-aliased over OUTLINE_SOFT px (a binary
+                # switch drew the rasterized outline as a staircase across a profile's forehead)
+                wgt = cv2.GaussianBlur(face[win].astype(np.float32), (0, 0), OUTLINE_SOFT)
+                wgt = np.where(face[win], np.maximum(wgt, 0.5), np.minimum(wgt, 0.5))[..., None]
+                mixed = np.clip(np.rint(sub * wgt + beyond * (1.0 - wgt)), 0, 255).astype(np.uint8)
+                sub[sel[win]] = mixed[sel[win]]
         else:
             filled = _inpaint(crop, sel, max_iod)
         sub = out[y0:y1, x0:x1, :3]
@@ -406,6 +411,7 @@ def segment_image(
     return out, removed
 
 
+OUTLINE_SOFT = 1.0  # px, sigma of the blend of the on-face and off-face fills at the face's outline
 DARK_RING_FRACTION = 0.08  # width of the border ring examined for dark features, fraction of the IOD
 DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma is a feature, not skin
 
