@@ -422,8 +422,10 @@ DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma
 #: the fill came out darker than the skin around it, with a visible edge.
 SKIN_LAB_DISTANCE = 20.0
 SKIN_L_WEIGHT = 0.35
-#: Width of the turn from a fringe's colour into skin where the removal meets hair, x the IOD.
-HAIR_RAMP = 0.06
+#: Width of the turn from a fringe's colour into skin where the removal meets hair, x the IOD. At 0.06 the
+#: removal cut a fringe (alison1) along a hard line; 0.15 reads as the shade under the fringe; 0.3 smears
+#: the hair colour down to the brows (looked at on the contact sheet).
+HAIR_RAMP = 0.15
 
 
 def _unlike_skin(rgb: np.ndarray, skin: np.ndarray, l_weight: float = SKIN_L_WEIGHT, *,
