@@ -411,6 +411,11 @@ def segment_image(
     return out, removed
 
 
+def _ring_px(iod: float) -> int:
+    """Width (px) of the border ring the fill is made from: DARK_RING_FRACTION x the IOD, at least 2."""
+    return max(2, int(round(DARK_RING_FRACTION * max(float(iod), 1.0))))
+
+
 OUTLINE_SOFT = 1.0  # px, sigma of the blend of the on-face and off-face fills at the face's outline
 DARK_RING_FRACTION = 0.08  # width of the border ring examined for dark features, fraction of the IOD
 DARK_LUMA_RATIO = 0.75  # a ring pixel darker than this x the ring's median luma is a feature, not skin
@@ -454,6 +459,8 @@ def _unlike_skin(rgb: np.ndarray, skin: np.ndarray, l_weight: float = SKIN_L_WEI
 OVERHANG_BAND = 0.12
 #: ... grown by this fraction of the face size (at least 2 px)
 OVERHANG_GROW = 0.01
+#: a photo whose skin is less colourful than this (features.skin_chroma) is treated as greyscale
+GREY_CHROMA = 0.1
 
 
 def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -473,7 +480,9 @@ def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     f = face[y0:y1, x0:x1]
     crop, skin = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.asarray(labels)[y0:y1, x0:x1] == 8
     # a greyscale photo has only lightness to tell a white wall from grey skin: count it fully
-    grey = skin.sum() >= 64 and float(np.ptp(crop[skin].reshape(-1, 3).mean(axis=0))) < 4.0
+    from faceanon.stages.features import skin_chroma
+
+    grey = skin.sum() >= 64 and skin_chroma(crop, skin.astype(np.uint8) * 8) < GREY_CHROMA
     unlike = _unlike_skin(crop, skin, l_weight=1.0 if grey else SKIN_L_WEIGHT)
     if not unlike.any():
         return out
@@ -505,7 +514,7 @@ def _tame_dark_border(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np
     """
     if not mask.any():
         return rgb
-    k = max(2, int(round(DARK_RING_FRACTION * max(float(iod), 1.0))))
+    k = _ring_px(iod)
     # the pixels within k px of the mask (a distance transform: O(pixels) whatever k; a disc-shaped
     # dilation costs O(pixels x k) - seconds on a 24 MP portrait)
     ring = _distance_to(mask) <= k
@@ -559,8 +568,7 @@ def _membrane_fill(rgb: np.ndarray, mask: np.ndarray, iod: float, exclude: np.nd
     # only the tamed ring is the fill's border: with every unmasked pixel known, the coarse levels of
     # the multigrid averaged in what lies beyond the ring (the hair the ring had just replaced: a dark
     # smear up the middle of a band removed above a fringe)
-    k = max(2, int(round(DARK_RING_FRACTION * max(float(iod), 1.0))))
-    known = ~mask & (_distance_to(mask) <= k)
+    known = ~mask & (_distance_to(mask) <= _ring_px(iod))
     filled = harmonic_fill(np.where(known[..., None], src, 0).astype(np.float32), known, MEMBRANE_SWEEPS)
     out = rgb.copy()
     out[mask] = np.clip(np.rint(filled[mask]), 0, 255).astype(np.uint8)
