@@ -1,4 +1,5 @@
-"""`faceanon run` on a folder as a clinic has it: JPEG next to HEIC, AVIF and GIF phone photos, an
+"""`faceanon run` on a folder as a clinic has it: JPEG next to HEIC, AVIF and GIF phone photos, a Netpbm
+file from a research set, an
 animation, a broken HEIC, files that are not images, and DICOM photographs of one made-up study
 (VL Photographic uncompressed RGB, VL Photographic JPEG baseline YBR_FULL_422 without a
 Burned In Annotation, Secondary Capture MONOCHROME2). Real lite model, real subprocesses.
@@ -54,6 +55,8 @@ def build_folder(inp: Path, photos_dir: Path) -> None:
     pillow_heif.from_pillow(Image.fromarray(a)).save(inp / "a.heic", quality=92)  # same stem as a.jpg
     Image.fromarray(b).save(inp / "b.avif", "AVIF", quality=90)
     Image.fromarray(c).convert("P").save(inp / "c.gif")
+    d = _photo(photos_dir, "kay16.jpg")
+    (inp / "d.ppm").write_bytes(f"P6 {d.shape[1]} {d.shape[0]} 255\n".encode() + d.tobytes())  # raw Netpbm
     frames = [Image.fromarray(c).convert("P"), Image.fromarray(255 - c).convert("P")]
     frames[0].save(inp / "anim.gif", save_all=True, append_images=frames[1:])
     heic = (inp / "a.heic").read_bytes()
@@ -126,19 +129,20 @@ def test_every_input_is_anonymized_or_named_and_the_exit_code_says_so(mixed):
         else:
             assert e["status"] == "ok", (f, e)
             assert [o for o in e["outputs"] if o.startswith("anonymized/")], f
-    assert report["summary"]["ok"] == 7 and report["summary"]["failed"] == 2
+    assert report["summary"]["ok"] == 8 and report["summary"]["failed"] == 2
 
 
 def test_phone_photos_are_written_as_jpeg_and_change_only_the_face(mixed):
     inp, out, proc, report = mixed
     assert sorted(p.name for p in (out / "anonymized").iterdir()) == \
-        ["IM0002.dcm", "a_heic.jpg", "a_jpg.jpg", "b.jpg", "c.png", "s1.dcm", "s3.dcm"]
+        ["IM0002.dcm", "a_heic.jpg", "a_jpg.jpg", "b.jpg", "c.png", "d.png", "s1.dcm", "s3.dcm"]
     assert "note: HEIC/HEIF input written as JPEG (quality 95; --lossless writes PNG) (1 file)" in proc.stderr
     assert "note: AVIF input written as JPEG (quality 95; --lossless writes PNG) (1 file)" in proc.stderr
+    assert "note: Netpbm input written as PNG (1 file)" in proc.stderr
     assert _entry(report, inp / "a.heic")["notes"] == ["HEIC/HEIF input written as JPEG (quality 95; --lossless "
                                                        "writes PNG)"]
     for src, stem, ext, exact in (("a.heic", "a_heic", ".jpg", False), ("b.avif", "b", ".jpg", False),
-                                  ("c.gif", "c", ".png", True)):
+                                  ("c.gif", "c", ".png", True), ("d.ppm", "d", ".png", True)):
         orig = load_image(inp / src).rgb
         comp = load_image(out / "anonymized" / f"{stem}{ext}")
         assert comp.fmt == ("JPEG" if ext == ".jpg" else "PNG")

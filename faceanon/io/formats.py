@@ -1,10 +1,10 @@
-"""The input formats beyond the classic ones: phone photos (HEIC/HEIF, AVIF), GIF, DICOM.
+"""The input formats beyond the classic ones: phone photos (HEIC/HEIF, AVIF), GIF, Netpbm, DICOM.
 
 This module holds the small entry points that :mod:`faceanon.io.images`, the pipeline and the
 command line call into, so that every format decision lives in one place:
 
 * :data:`EXTRA_INPUT_EXTENSIONS` - the suffixes added to :data:`faceanon.io.images.IMAGE_EXTENSIONS`
-  (``.heic .heif .hif .avif .gif .dcm .dicom``); a file without a known suffix is DICOM when it
+  (``.heic .heif .hif .avif .gif .ppm .pgm .pbm .pnm .dcm .dicom``); a file without a known suffix is DICOM when it
   holds the ``DICM`` preamble (:func:`sniff_dicom`, e.g. ``IM000001`` from a PACS export);
 * :func:`decode_formats` - the Pillow plugins allowed to decode an input, with the HEIF opener
   registered on first use (``pi-heif``, the decode-only, LGPL build of pillow-heif; ``pillow-heif``
@@ -13,7 +13,7 @@ command line call into, so that every format decision lives in one place:
   with one line: anonymizing one frame and dropping the others would silently change what the
   file shows (and the other frames are the same face), so the user extracts the frame they need;
 * :func:`fallback_extension` - what a read-only format is written as: HEIC/AVIF -> ``.jpg``
-  (``.png`` with ``--lossless``), GIF and anything else -> ``.png``;
+  (``.png`` with ``--lossless``), GIF, Netpbm and anything else -> ``.png``;
 * :func:`output_plan` - per image, how ``faceanon run`` writes its anonymized photo (DICOM in,
   DICOM out through :mod:`faceanon.io.dicom`) and the notes the report carries;
 * :func:`skipped_files` / :func:`describe_skipped` - the files of IN that are not images, named once
@@ -36,6 +36,7 @@ __all__ = [
     "HEIF_EXTENSIONS",
     "AVIF_EXTENSIONS",
     "GIF_EXTENSIONS",
+    "NETPBM_EXTENSIONS",
     "DICOM_EXTENSIONS",
     "EXTRA_INPUT_EXTENSIONS",
     "WRITE_BACK_EXTENSIONS",
@@ -53,9 +54,12 @@ __all__ = [
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 AVIF_EXTENSIONS = frozenset({".avif"})
 GIF_EXTENSIONS = frozenset({".gif"})
+#: Netpbm (P1-P6: bitmap, grey, colour; Pillow's "PPM" plugin), the raw format of research image sets
+NETPBM_EXTENSIONS = frozenset({".ppm", ".pgm", ".pbm", ".pnm"})
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 #: Suffixes (lower case, dotted) read in addition to png/jpg/jpeg/bmp/tif/tiff/webp.
-EXTRA_INPUT_EXTENSIONS = HEIF_EXTENSIONS | AVIF_EXTENSIONS | GIF_EXTENSIONS | DICOM_EXTENSIONS
+EXTRA_INPUT_EXTENSIONS = (HEIF_EXTENSIONS | AVIF_EXTENSIONS | GIF_EXTENSIONS | NETPBM_EXTENSIONS
+                          | DICOM_EXTENSIONS)
 #: Input suffixes whose anonymized photo is written in the same format (``save_image_atomic``).
 WRITE_BACK_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -142,9 +146,9 @@ def avif_problem() -> Optional[str]:
 
 
 def decode_formats(base: tuple[str, ...]) -> tuple[str, ...]:
-    """The Pillow format names allowed to decode an input: ``base`` plus GIF, AVIF and HEIF
-    (when their decoders are available)."""
-    extra = ["GIF"]
+    """The Pillow format names allowed to decode an input: ``base`` plus GIF, Netpbm ("PPM"), AVIF
+    and HEIF (when their decoders are available)."""
+    extra = ["GIF", "PPM"]
     if avif_problem() is None:
         extra.append("AVIF")
     if heif_problem() is None:
@@ -177,7 +181,7 @@ def refuse_multi_frame(path: Path, img) -> None:
 def fallback_extension(original) -> str:
     """The output extension of an input whose own format is not written back: ``.jpg`` for
     HEIC/HEIF and AVIF photos (``faceanon run --lossless`` turns it into ``.png``), ``.png``
-    otherwise (GIF, DICOM with the stage commands, files without a suffix)."""
+    otherwise (GIF, Netpbm, DICOM with the stage commands, files without a suffix)."""
     fmt = getattr(original, "fmt", None)
     suffix = Path(str(getattr(original, "path", ""))).suffix.lower()
     if fmt in ("HEIF", "AVIF") or suffix in HEIF_EXTENSIONS | AVIF_EXTENSIONS:
@@ -208,7 +212,7 @@ class OutputPlan:
         return (self.ext or ext), (self.write or default_write)
 
 
-_FORMAT_NAMES = {"HEIF": "HEIC/HEIF", "AVIF": "AVIF", "GIF": "GIF"}
+_FORMAT_NAMES = {"HEIF": "HEIC/HEIF", "AVIF": "AVIF", "GIF": "GIF", "PPM": "Netpbm"}
 
 
 def output_plan(image, out: Path | None, *, lossless: bool = False, strict: bool = False) -> OutputPlan:
@@ -218,7 +222,8 @@ def output_plan(image, out: Path | None, *, lossless: bool = False, strict: bool
       :func:`faceanon.io.dicom.write_dicom` with the run's de-identifier (its key lives in
       ``out``); the record's warnings (burned-in annotation) become notes, or - with ``strict`` -
       the image is refused here, before any work (:class:`~faceanon.errors.ImageError`);
-    * HEIC/HEIF and AVIF: a note "written as JPEG" (or PNG with ``lossless``); GIF: "written as PNG".
+    * HEIC/HEIF and AVIF: a note "written as JPEG" (or PNG with ``lossless``); GIF and Netpbm:
+      "written as PNG".
     """
     from faceanon.io import dicom
 

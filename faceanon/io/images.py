@@ -3,7 +3,7 @@
 Decoding policy (:func:`load_image`), applied identically to every input:
 
 * formats: PNG, JPEG (and MPO, the multi-picture JPEG some cameras write), BMP, TIFF, WebP, and
-  GIF, HEIC/HEIF, AVIF (:mod:`faceanon.io.formats`), recognised by content, not by extension;
+  GIF, Netpbm, HEIC/HEIF, AVIF (:mod:`faceanon.io.formats`), recognised by content, not by extension;
   DICOM files are decoded by :mod:`faceanon.io.dicom`. Other formats (EPS, PSD...) are refused:
   restricting Pillow's plugins also keeps its riskier decoders (EPS runs Ghostscript) away from
   untrusted files. Animations and HEIF image sequences are refused (one line);
@@ -66,7 +66,7 @@ __all__ = [
 #: Lower-case, dotted suffixes of the files :func:`list_images` picks up; compare with
 #: ``path.suffix.lower() in IMAGE_EXTENSIONS`` (or use :func:`is_image_path`).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-IMAGE_EXTENSIONS |= formats.EXTRA_INPUT_EXTENSIONS  # HEIC/HEIF, AVIF, GIF, DICOM (faceanon.io.formats)
+IMAGE_EXTENSIONS |= formats.EXTRA_INPUT_EXTENSIONS  # HEIC/HEIF, AVIF, GIF, Netpbm, DICOM (faceanon.io.formats)
 MIN_SIDE = 16
 
 # Pillow plugins allowed to decode inputs (content sniffing is limited to these). MPO files are
@@ -348,7 +348,7 @@ def _sniff_reason(head: bytes) -> str:
     sample = head[:512]
     if sample and all(32 <= b < 127 or b in (9, 10, 13) for b in sample):
         return "it looks like a text file, not an image"
-    return "the content is not a PNG, JPEG, BMP, TIFF, WebP, GIF, HEIC or AVIF image"
+    return "the content is not a PNG, JPEG, BMP, TIFF, WebP, GIF, Netpbm, HEIC or AVIF image"
 
 
 def _icc_colour_space(icc: bytes | None) -> Optional[bytes]:
