@@ -66,6 +66,26 @@ def test_anonymize_changes_the_face_and_nothing_else(anon, photos_dir, name):
     assert "render" not in result.seconds and "extract_texture" not in result.seconds  # nothing unasked
 
 
+@pytest.mark.parametrize("privacy", ["standard", "low"])
+def test_a_greyscale_photo_stays_greyscale(lite_env, photos_dir, privacy):
+    """Nothing drawn on a black-and-white photo is tinted: the eye shadows, lips and brows of a face
+    whose skin has no colour are grey in the composite and in the anonymized texture (the warm tint of
+    the eye shadows once turned them orange)."""
+    from faceanon import Anonymizer
+
+    rgb = load_image(photos_dir / "kim3.jpg").rgb
+    grey = np.repeat(np.rint(rgb.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])).astype(np.uint8)[..., None],
+                     3, axis=2)
+    result = Anonymizer(model="lite", privacy=privacy, **FAST).anonymize(grey)
+    assert len(result.faces) == 1
+    for what, img in (("composite", result.image), ("texture", result.faces[0].anonymized.texture)):
+        spread = img.max(axis=2).astype(int) - img.min(axis=2)
+        assert spread.max() == 0, (what, int(spread.max()), int((spread > 0).sum()))
+    diff = np.abs(result.image.astype(int) - grey.astype(int)).max(axis=2)
+    x1, y1, x2, y2 = (int(v) for v in result.faces[0].box)
+    assert diff[y1:y2, x1:x2].mean() > 4  # the face was anonymized
+
+
 def test_anonymize_file_writes_the_bytes_of_faceanon_run(anon, photos_dir, tmp_path):
     inp = copy_photos(photos_dir, tmp_path / "in", ("kim3.jpg", "eos_image_0010.png"))
     out = tmp_path / "out"

@@ -98,8 +98,8 @@ class FaceFeatures:
     layers:     :class:`faceanon.stages.features.FeatureLayers` of the atlas the face's UVs refer to
     keep_mouth: the lips were kept: no lip colour and no line between the lips
     brow_rgb:   optional (3,) colour of the drawn eyebrows; None = the person's brows were kept
-    chroma:     how colourful the skin is (faceanon.stages.features.skin_chroma): lips of a greyscale
-                photo are darkened, not tinted
+    chroma:     how colourful the skin is (faceanon.stages.features.skin_chroma): lips and eye shadows
+                of a greyscale photo are darkened, not tinted
 
     Drawn this way the features take the light and colour of the photo right where they land (the
     warped, inpainted skin) - a texture rendered from the atlas would carry the light of wherever its
@@ -368,7 +368,7 @@ def _draw_features(region: np.ndarray, covered: np.ndarray, uvp: np.ndarray, fea
         shade *= look(layers.relief[..., 1], 1.0)
     if not feat.keep_mouth:
         shade *= look(layers.relief[..., 2], 1.0)
-    factor = warm_shade(shade)
+    factor = warm_shade(shade, feat.chroma)
     if not feat.keep_mouth:
         factor *= with_chroma(look(layers.mouth, 1.0).reshape(factor.shape), feat.chroma)
     px = region[inside].astype(np.float32) * factor[inside]

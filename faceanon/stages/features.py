@@ -298,10 +298,15 @@ def _build_feature_layers(mv: np.ndarray, tris: np.ndarray, uvf: np.ndarray, ids
 WARM_SHADOW = (0.85, 1.0, 1.12)
 
 
-def warm_shade(factor: np.ndarray) -> np.ndarray:
-    """(..., 3) float32 per-channel factors from a (...) grey shading factor (see :data:`WARM_SHADOW`)."""
+def warm_shade(factor: np.ndarray, chroma: float = 1.0) -> np.ndarray:
+    """(..., 3) float32 per-channel factors from a (...) grey shading factor (see :data:`WARM_SHADOW`).
+
+    chroma: :func:`skin_chroma` of the face in [0, 1]; the warm tint is scaled by it, so that the
+    shadows drawn on a greyscale photo stay grey (0: the same factor on every channel).
+    """
+    c = float(np.clip(chroma, 0.0, 1.0))
     f = np.clip(np.asarray(factor, np.float32), 1e-3, None)[..., None]
-    return f ** np.asarray(WARM_SHADOW, np.float32)
+    return f ** (1.0 + c * (np.asarray(WARM_SHADOW, np.float32) - 1.0))
 
 
 def with_chroma(mouth: np.ndarray, chroma: float) -> np.ndarray:
@@ -343,7 +348,8 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
     brows in the drawing (the person's own were not removed). Returns a new (T, T, 3) uint8 texture.
     The eyes and lips only darken or tint the given texels; the brows are the mean face's strokes in
     one colour: the result depends on the texture's own colours, that colour and the mean face.
-    chroma: :func:`skin_chroma` of the face (lips of a greyscale photo are not tinted).
+    chroma: :func:`skin_chroma` of the face (the lips and eye shadows of a greyscale photo are not
+    tinted).
     """
     tex = np.asarray(texture)
     check_image(tex, "texture", where="paint_features")
@@ -357,7 +363,7 @@ def paint_features(texture: np.ndarray, layers: FeatureLayers, *, keep_mouth: bo
         rel *= layers.relief[..., 1]
     if not keep_mouth:
         rel *= layers.relief[..., 2]
-    out *= warm_shade(rel * layers.eyes)
+    out *= warm_shade(rel * layers.eyes, chroma)
     if not keep_mouth:
         out *= with_chroma(layers.mouth, chroma)
     if brow_rgb is not None:
