@@ -306,7 +306,8 @@ def warm_shade(factor: np.ndarray, chroma: float = 1.0) -> np.ndarray:
     """
     c = float(np.clip(chroma, 0.0, 1.0))
     f = np.clip(np.asarray(factor, np.float32), 1e-3, None)[..., None]
-    return f ** (1.0 + c * (np.asarray(WARM_SHADOW, np.float32) - 1.0))
+    warm = np.asarray(WARM_SHADOW, np.float32)
+    return f ** (warm if c >= 1.0 else 1.0 + c * (warm - 1.0))
 
 
 def with_chroma(mouth: np.ndarray, chroma: float) -> np.ndarray:
