@@ -109,7 +109,8 @@ def expected_upright(stored: np.ndarray, orientation: int) -> np.ndarray:
 
 def test_image_extensions_cover_the_brief():
     assert IMAGE_EXTENSIONS == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
-                                ".heic", ".heif", ".hif", ".avif", ".gif", ".dcm", ".dicom"}
+                                ".heic", ".heif", ".hif", ".avif", ".gif", ".ppm", ".pgm", ".pbm", ".pnm",
+                                ".dcm", ".dicom"}
 
 
 def test_list_images_filters_sorts_and_skips_hidden(tmp_path):

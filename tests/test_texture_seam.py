@@ -70,3 +70,27 @@ def test_bake_only_rasterizes_the_face_window_same_result_in_a_big_frame():
     assert np.array_equal(src_small, src_big)
     assert np.abs(tex_small.astype(int) - tex_big).max() <= 1
     assert (src_small == 1).sum() > 1000  # the face really was sampled
+
+
+def test_texels_at_a_visibility_edge_are_not_sampled_from_across_it():
+    """The photo is skin-coloured where the face may be sampled and blue beyond the edge of ``valid``
+    (a profile's silhouette against the sky, in miniature). No texel of the bake may carry blue: the
+    texels whose bilinear sample straddles the edge are filled like the hidden ones."""
+    from faceanon.stages.texture import bake_texture
+
+    skin = np.array([200, 150, 120], np.uint8)
+    photo = np.empty((120, 110, 3), np.uint8)
+    photo[:] = skin
+    photo[:, 55:] = (40, 90, 230)  # the background beyond the edge
+    valid = np.zeros((120, 110), bool)
+    valid[:, :55] = True
+    verts, tris, uv = _grid_mesh()  # x from 20 to 80 px: the edge at x = 55 crosses it
+    size = 512
+    tex, src = bake_texture(photo, verts, tris, uv, size, valid=valid, symmetric_fill=False, adaptive=False)
+    sampled, hidden = src == 1, src == 3
+    assert sampled.sum() > 1000 and hidden.sum() > 1000
+    on = src > 0
+    blue_shift = tex[on].astype(int)[:, 2] - int(skin[2])
+    assert blue_shift.max() <= 2, blue_shift.max()  # no texel picked up the background
+    # and what was dropped is only a thin band along the edge: 35 of the grid's 60 px are valid
+    assert 0.5 < sampled.sum() / on.sum() < 35 / 60
