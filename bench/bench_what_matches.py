@@ -1,0 +1,108 @@
+"""What carries a recognizer's match: every face of a `faceanon run` output attacked again with parts of
+its anonymized photo painted grey.
+
+Usage:
+    python bench/bench_what_matches.py OUT [OUT ...] [--bucket ">60"] [--attackers dlib,sface] [--originals IN]
+
+OUT must come from `faceanon run --outputs all` (the audit's face records in face3d/) and have been
+audited (`faceanon audit OUT` or bench/bench_privacy.py: OUT/audit.json gives each face's pose bucket).
+For every face of the chosen pose bucket (default: profiles, "> 60°"; "all" for every face), the strong
+attacker of `faceanon audit` (both photos aligned by the run's own landmarks) compares the original with
+four versions of the anonymized photo:
+
+* as is;
+* skin grey: the pixels the fit labels skin (label 8 of the face's visible label map) painted grey 128;
+* face grey: every labelled pixel of the face (skin and the redrawn eyes, brows, lips, nose) grey;
+* all but the face grey: every pixel the face's label map does NOT cover grey (hair, ears, neck,
+  background).
+
+The label map is the ORIGINAL fit's; the anonymized face was warped to the mean shape, so the grey
+covers the face's new outline to within the warp's displacement (a few % of the face size). One
+markdown table row per version: faces matched by each recognizer (distance below its threshold), and
+the range of the distances of the faces matched as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+GREY = 128
+SKIN = 8
+BUCKETS = {"<30": "<30", "30-60": "30-60", ">60": ">60"}
+
+
+def versions(composite: np.ndarray, labels: np.ndarray) -> dict:
+    """The four attacked images of one face: name -> (H, W, 3) uint8 (see the module docstring)."""
+    face = labels > 0
+    out = {"as is": composite}
+    for name, sel in (("skin grey", labels == SKIN), ("face grey", face), ("all but the face grey", ~face)):
+        img = composite.copy()
+        img[sel] = GREY
+        out[name] = img
+    return out
+
+
+def main(argv=None) -> int:
+    from faceanon.audit import attackers as att_reg
+    from faceanon.audit import layout as audit_layout
+    from faceanon.audit.core import load_rgb, read_face_npz
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("outs", nargs="+", type=Path, metavar="OUT")
+    ap.add_argument("--bucket", default=">60", help="pose bucket: <30, 30-60, >60 or all (default >60)")
+    ap.add_argument("--attackers", default=None, help="recognizers, comma-separated (default: every installed one)")
+    ap.add_argument("--originals", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.bucket != "all" and args.bucket not in BUCKETS:
+        ap.error(f"--bucket must be one of {', '.join(BUCKETS)}, all")
+    recs = [att_reg.load(n) for n in att_reg.resolve(args.attackers)]
+    names = ["as is", "skin grey", "face grey", "all but the face grey"]
+    for out in args.outs:
+        audit = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+        bucket_of = {(r["stem"], r["face"]): r.get("pose_bucket") for r in audit["rows"]}
+        dists = {(n, r.name): [] for n in names for r in recs}
+        faces = 0
+        for img in audit_layout.discover(out, args.originals):
+            if img.original is None or img.anonymized is None:
+                continue
+            original = composite = None
+            for f in img.faces:
+                if args.bucket != "all" and bucket_of.get((img.stem, f.k)) != args.bucket:
+                    continue
+                rec = read_face_npz(f.npz) if f.npz is not None else None
+                if rec is None or rec["landmarks68"] is None or rec["labels"] is None:
+                    continue
+                if original is None:
+                    original, composite = load_rgb(img.original), load_rgb(img.anonymized)
+                faces += 1
+                lm = rec["landmarks68"]
+                for r in recs:
+                    e0 = r.embed(original, lm)
+                    for n, im in versions(composite, rec["labels"]).items():
+                        dists[(n, r.name)].append(float(r.distance(e0, r.embed(im, lm))))
+        print(f"### {out} ({faces} faces, pose bucket {args.bucket})\n")
+        print("| version | " + " | ".join(f"{r.name} matched (threshold {r.threshold:g})" for r in recs) + " |")
+        print("|---|" + "---|" * len(recs))
+        for n in names:
+            cells = []
+            for r in recs:
+                d = np.asarray(dists[(n, r.name)])
+                hit = d < r.threshold
+                rng = f" ({d[hit].min():.2f}-{d[hit].max():.2f})" if hit.any() else ""
+                cells.append(f"{int(hit.sum())} of {len(d)}{rng}")
+            print(f"| {n} | " + " | ".join(cells) + " |")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
