@@ -160,3 +160,39 @@ def test_the_fill_meets_the_background_soft_at_the_face_outline():
     lo, hi = np.minimum(skin, wall), np.maximum(skin, wall)
     between = lambda p: bool(np.all(p > lo + 5) and np.all(p < hi - 5))
     assert between(row[edge]) or between(row[edge + 1])  # a blended px at the outline
+
+
+def test_ignored_pixels_never_matter():
+    """``ignore`` (the fill passes the removed eyes and lips): their colour changes nothing of the mask,
+    and none of them is overhang."""
+    rgb, labels, face, fit = _scene()
+    yy, xx = np.mgrid[:200, :200]
+    ignore = np.hypot(xx - 150, yy - 100) <= 22  # reaches across the outline into the sky
+    a = overhang_mask(rgb, labels, ignore=ignore)
+    noisy = rgb.copy()
+    noisy[ignore] = np.random.default_rng(0).integers(0, 256, (int(ignore.sum()), 3), dtype=np.uint8)
+    b = overhang_mask(noisy, labels, ignore=ignore)
+    assert not a[ignore].any()
+    np.testing.assert_array_equal(a, b)
+    assert a[fit & ~face & ~ignore].any()  # the rest of the overhang is still found
+
+
+def test_the_fill_takes_no_colour_from_the_overhang():
+    """An eye near the outline: its removal reaches the sky the fit overhangs. The pixels filled on the
+    true face are skin-coloured - the light wall behind the face (lighter than the skin, so not kept
+    out as hair), inside the fit's projection but beyond the face, is no source (it made a profile's
+    nose bridge pale, and another photo's background across a cheek a white blob)."""
+    from faceanon.stages.segment import SegmentFace, segment_image
+
+    rgb, labels, face, fit = _scene()
+    rgb[~face] = (242, 238, 230)  # a light wall instead of the sky
+    yy, xx = np.mgrid[:200, :200]
+    eye = ((xx - 145) / 12.0) ** 2 + ((yy - 100) / 6.0) ** 2 <= 1.0
+    rgb[eye] = (40, 35, 30)
+    labels = labels.copy()
+    labels[eye] = 1
+    out, removed = segment_image(rgb, [SegmentFace(labels=labels, inter_ocular=60.0)], grain=True, margin=0.25)
+    assert removed[fit & ~face].any()  # the removal does reach the overhang
+    filled = removed & face & (np.hypot(xx - 100, yy - 100) <= 58)
+    got = out[..., :3][filled].astype(np.float64).mean(axis=0)
+    assert np.abs(got - np.array(SKIN)).max() < 6, got

@@ -371,15 +371,19 @@ def segment_image(
             # face's outline instead of a skin-coloured patch reaching into the hair or background
             face = np.zeros((y1 - y0, x1 - x0), bool)
             skin = np.zeros((y1 - y0, x1 - x0), bool)
+            beyond_face = np.zeros((y1 - y0, x1 - x0), bool)
             for f in faces:
                 lab = np.asarray(f.labels)[y0:y1, x0:x1]
                 face |= lab > 0
                 skin |= lab == 8
+                # what the fit overhangs (the wall beside a profile's nose, another photo's background
+                # across a cheek) is no skin source either, however light it is
+                beyond_face |= overhang_mask(rgb, np.asarray(f.labels), ignore=removed)[y0:y1, x0:x1]
             # hair over the face is not skin either; lit skin is (brighter than the median: on the
             # side-lit eos_image_0010 the pale lit forehead and cheek counted as "unlike", and the fill,
             # made from the darker skin only, met them at a hard edge)
             unlike = _unlike_skin(crop, skin & ~sel, darker_only=True)
-            filled = _membrane_fill(crop, sel, max_iod, exclude=~face | unlike)
+            filled = _membrane_fill(crop, sel, max_iod, exclude=~face | unlike | beyond_face)
             border_hair = face & unlike & ~sel & (_distance_to(sel) <= 1.5)
             if border_hair.any():
                 # where the removal meets hair on the face, the fill starts from the hair's own colour and
@@ -463,7 +467,7 @@ OVERHANG_GROW = 0.01
 GREY_CHROMA = 0.1
 
 
-def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def overhang_mask(rgb: np.ndarray, labels: np.ndarray, *, ignore: Optional[np.ndarray] = None) -> np.ndarray:
     """(H, W) bool: pixels of the face's projection that belong to what lies beyond the face.
 
     rgb: (H, W, 3) uint8; labels: (H, W) part labels of ONE face (0 = not this face, 8 = skin).
@@ -471,6 +475,10 @@ def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     lies within OVERHANG_BAND x the face size of the projection's outline, and is connected through
     such pixels (4-connectivity) to the outside of the projection. A mole or lesion inside the face
     is surrounded by skin and never connected to the outside: it stays a texture source.
+
+    ignore: optional (H, W) bool, pixels whose colour must not matter (the removed eyes and lips, when
+    the fill asks): left out of the skin's median colour and never overhang, so nothing of them can
+    reach the result.
     """
     face = np.asarray(labels) > 0
     out = np.zeros(face.shape, bool)
@@ -479,11 +487,16 @@ def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     y0, y1, x0, x1 = mask_window(face, 2)
     f = face[y0:y1, x0:x1]
     crop, skin = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.asarray(labels)[y0:y1, x0:x1] == 8
+    skip = None if ignore is None else np.asarray(ignore, bool)[y0:y1, x0:x1]
+    if skip is not None:
+        skin &= ~skip
     # a greyscale photo has only lightness to tell a white wall from grey skin: count it fully
     from faceanon.stages.features import skin_chroma
 
     grey = skin.sum() >= 64 and skin_chroma(crop, skin.astype(np.uint8) * 8) < GREY_CHROMA
     unlike = _unlike_skin(crop, skin, l_weight=1.0 if grey else SKIN_L_WEIGHT)
+    if skip is not None:
+        unlike &= ~skip
     if not unlike.any():
         return out
     size = float(np.sqrt(f.sum()))
@@ -498,6 +511,8 @@ def overhang_mask(rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
         r = max(2, int(round(OVERHANG_GROW * size)))
         hit = cv2.dilate(hit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
         hit &= f
+        if skip is not None:
+            hit &= ~skip
     out[y0:y1, x0:x1] = hit
     return out
 
