@@ -32,12 +32,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 GREY = 128
 SKIN = 8
-BUCKETS = {"<30": "<30", "30-60": "30-60", ">60": ">60"}
 
 
 def versions(composite: np.ndarray, labels: np.ndarray) -> dict:
@@ -55,15 +52,14 @@ def main(argv=None) -> int:
     from faceanon.audit import attackers as att_reg
     from faceanon.audit import layout as audit_layout
     from faceanon.audit.core import load_rgb, read_face_npz
+    from faceanon.audit.pose import BUCKETS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outs", nargs="+", type=Path, metavar="OUT")
-    ap.add_argument("--bucket", default=">60", help="pose bucket: <30, 30-60, >60 or all (default >60)")
+    ap.add_argument("--bucket", default=">60", choices=(*BUCKETS, "all"), help="pose bucket (default >60)")
     ap.add_argument("--attackers", default=None, help="recognizers, comma-separated (default: every installed one)")
     ap.add_argument("--originals", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.bucket != "all" and args.bucket not in BUCKETS:
-        ap.error(f"--bucket must be one of {', '.join(BUCKETS)}, all")
     recs = [att_reg.load(n) for n in att_reg.resolve(args.attackers)]
     names = ["as is", "skin grey", "face grey", "all but the face grey"]
     for out in args.outs:
@@ -105,4 +101,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # run from a checkout: the repository's faceanon (only when run, so that importing this file -
+    # as its test does - leaves sys.path alone)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     raise SystemExit(main())

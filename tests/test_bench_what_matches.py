@@ -9,18 +9,19 @@ import numpy as np
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_what_matches.py"
 
 
-def _module(monkeypatch):
-    # the bench script puts the repository root on sys.path (to run from a checkout): undone after the
-    # test, or worker processes spawned by later tests would import the source tree, not the install
-    monkeypatch.setattr(sys, "path", list(sys.path))
+def _module():
     spec = importlib.util.spec_from_file_location("bench_what_matches", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-def test_each_version_paints_exactly_its_part_grey(monkeypatch):
-    mod = _module(monkeypatch)
+def test_each_version_paints_exactly_its_part_grey():
+    before = list(sys.path)
+    mod = _module()
+    # importing it leaves sys.path alone: worker processes spawned by later tests would otherwise
+    # import the source tree (no compiled extension in a fresh clone) instead of the install
+    assert sys.path == before
     rng = np.random.default_rng(3)
     composite = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     composite[composite == mod.GREY] = 0  # so that "grey" can only come from the painting
