@@ -148,8 +148,10 @@ FILL = Spec(
 FEATHER_PX = Spec("--feather-px", 3.0, "Width (px) of the removal mask's alpha ramp OUTSIDE the removed area; alpha "
                   "is exactly 0 inside.", min=0.0, max=200.0)
 
-ALPHA = Spec("--alpha", 1.0, "Morph strength toward the mean face: 0 = original shape, 1 = the mean shape.",
-             min=0.0, max=1.0)
+ALPHA = Spec("--alpha", 1.0, "Morph strength: 0 = the person's own shape, 1 = the mean face's shape, above 1 = "
+             "past the mean, away from the person's own shape (identity only; 2 = as far beyond the mean as the "
+             "person is from it). Above 1 the anonymized mesh and photo carry the person's shape mirrored "
+             "through the mean, which whoever knows --alpha can undo (docs/anonymization.md).", min=0.0, max=2.0)
 KEEP_POSE = Spec("--keep-pose", False, "Write the anonymized mesh at the original pose, position and head scale "
                  "(photo frame) instead of the canonical frontal pose.")
 TEX_SIZE = Spec("--tex-size", 2048, _texture_help("Side of the anonymized UV texture"), min=64, max=8192)

@@ -164,7 +164,72 @@ def test_morph_is_linear_in_alpha():
     np.testing.assert_allclose(p, 0.75 * p0 + 0.25 * p1, atol=1e-6 * np.abs(p).max())
 
 
-@pytest.mark.parametrize("alpha", [-0.01, 1.01, float("nan"), float("inf"), "x"])
+def _basis_face(seed=0, n=400, k=6, e=3):
+    """A mean U, identity / expression bases orthogonal to the similarity motions of U (so that the
+    Umeyama fit of a face of the model is its pose), coefficients, and the face posed in a photo frame.
+    Returns (U, ShapeBasis, identity deviation (n,3), expression deviation (n,3), X posed float32)."""
+    from faceanon.models.base import ShapeBasis
+
+    rng = np.random.default_rng(seed)
+    U = rng.normal(size=(n, 3)) * [6e4, 8e4, 3e4]
+    U -= U.mean(axis=0)
+    motions = [np.tile(np.eye(3)[i], n) for i in range(3)]  # translations
+    motions += [np.cross(np.eye(3)[i], U).reshape(-1) for i in range(3)]  # rotations
+    motions.append(U.reshape(-1))  # scale
+    q, _ = np.linalg.qr(np.stack(motions, axis=1))
+    raw = rng.normal(size=(3 * n, k + e))
+    raw -= q @ (q.T @ raw)
+    W = raw / np.linalg.norm(raw, axis=0) * 5e2 * np.sqrt(n)
+    basis = ShapeBasis(W[:, :k], W[:, k:])
+    d_id = (W[:, :k] @ rng.normal(size=k)).reshape(n, 3)
+    d_exp = (W[:, k:] @ rng.normal(size=e)).reshape(n, 3)
+    R0 = rotation_matrix(25, -10, 8)
+    X = 2e-3 * (U + d_id + d_exp) @ R0.T + [250.0, 310.0, 40.0]
+    return U.astype(np.float32), basis, d_id, d_exp, X.astype(np.float32)
+
+
+def test_shape_basis_separates_identity_from_expression():
+    U, basis, d_id, d_exp, _ = _basis_face(5)
+    np.testing.assert_allclose(basis.identity_part(d_id + d_exp), d_id, atol=1e-6 * np.abs(d_id).max())
+    np.testing.assert_allclose(basis.identity_part(d_exp), 0, atol=1e-6 * np.abs(d_id).max())
+    with pytest.raises(ValueError, match="deviation"):
+        basis.identity_part(d_id[:-1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_past_the_mean_pushes_the_identity_away_and_drops_the_expression(seed):
+    U, basis, d_id, d_exp, X = _basis_face(seed)
+    tol = 0.015 * np.abs(d_id).max()  # Umeyama is the pose only to first order in the deviation
+    for alpha in (1.5, 2.0):
+        canonical, posed, sim = morph_vertices(X, U, alpha, basis)
+        np.testing.assert_allclose(canonical, U - (alpha - 1) * d_id, atol=tol)
+        np.testing.assert_allclose(posed, sim.inverse_apply(canonical), atol=1e-9 * np.abs(posed).max())
+    # without a basis the whole deviation, expression included, is pushed
+    canonical, _, _ = morph_vertices(X, U, 1.5)
+    np.testing.assert_allclose(canonical, U - 0.5 * (d_id + d_exp), atol=tol)
+    assert np.abs(0.5 * d_exp).max() > 5 * tol  # ... which the tolerance above tells apart
+
+
+def test_morph_is_continuous_at_the_mean_and_linear_past_it():
+    U, basis, _, _, X = _basis_face(7)
+    c1, _, _ = morph_vertices(X, U, 1.0, basis)
+    c_just, _, _ = morph_vertices(X, U, 1.0 + 1e-9, basis)
+    c15, _, _ = morph_vertices(X, U, 1.5, basis)
+    c2, _, _ = morph_vertices(X, U, 2.0, basis)
+    np.testing.assert_allclose(c_just, c1, atol=1e-6 * np.abs(U).max())
+    np.testing.assert_allclose(c15, 0.5 * (c1 + c2), atol=1e-9 * np.abs(U).max())
+    # at or below 1 the basis is not used
+    for a in (0.0, 0.6, 1.0):
+        np.testing.assert_array_equal(morph_vertices(X, U, a, basis)[0], morph_vertices(X, U, a)[0])
+
+
+def test_a_basis_of_another_model_is_refused():
+    U, basis, _, _, X = _basis_face(1)
+    with pytest.raises(ValueError, match="shape basis"):
+        morph_vertices(X[:-1], U[:-1], 1.5, basis)
+
+
+@pytest.mark.parametrize("alpha", [-0.01, 2.01, float("nan"), float("inf"), "x"])
 def test_alpha_out_of_range_is_a_usage_error(alpha):
     with pytest.raises(UsageError, match="alpha"):
         check_alpha(alpha)
@@ -219,7 +284,7 @@ def test_anonymize_face_validates_inputs():
     with pytest.raises(ValueError, match="valid"):
         anonymize_face(v, t, uv, img, v, valid=np.ones((5, 5), bool))
     with pytest.raises(UsageError, match="alpha"):
-        anonymize_face(v, t, uv, img, v, alpha=2.0)
+        anonymize_face(v, t, uv, img, v, alpha=2.5)
 
 
 # ----------------------------------------------------------------------------------------------

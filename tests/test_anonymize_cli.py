@@ -46,7 +46,12 @@ def patched_mean(monkeypatch, tmp_path):
             raise AssertionError("unexpected backend")
         return mean, t, uv
 
+    def no_basis(store, model="lite"):
+        calls.append(f"basis {model}")
+        return None
+
     monkeypatch.setattr(loader, "get_mean_face", fake)
+    monkeypatch.setattr(loader, "get_shape_basis", no_basis)
     monkeypatch.setenv("FACEANON_HOME", str(tmp_path / "home"))
     return calls
 
@@ -97,7 +102,32 @@ def test_anonymize_writes_a_textured_obj(tmp_path, patched_mean):
     tex = np.asarray(Image.open(d / "face_texture.png").convert("RGB"))
     inside = uv_layout(uv, t, 128).inside
     assert tex[inside].sum(axis=1).min() > 0
-    assert patched_mean == ["lite"]  # backend from the npz, mean face loaded once
+    assert patched_mean == ["lite"]  # backend from the npz, mean face loaded once; no basis at alpha 1
+
+
+def test_past_the_mean_uses_the_models_shape_basis(tmp_path, patched_mean, monkeypatch):
+    """--alpha above 1 pushes the identity part of the deviation, by the model's bases: here a
+    model whose bases say "all of it is expression" gives the mean face itself, while without bases the
+    whole deviation is pushed past the mean."""
+    import faceanon.models.loader as loader
+    from faceanon.io.mesh import read_obj
+    from faceanon.models.base import ShapeBasis
+
+    recon, seg, (mean, _t, _uv, _obj) = make_layout(tmp_path, stems=("a", "b"))
+    r = cli("anonymize", recon, tmp_path / "none", "--seg", seg, "--tex-size", 64, "--alpha", 1.5)
+    assert r.exit_code == 0, r.output
+    pushed, _, _, _ = read_obj(tmp_path / "none" / "a" / "a.obj")
+    assert np.abs(pushed - mean).max() > 1e-2 * np.abs(mean).max()  # past the mean: not the mean
+    assert patched_mean == ["lite", "basis lite"]  # loaded once for the two faces
+
+    n3 = 3 * len(mean)
+    monkeypatch.setattr(loader, "get_shape_basis",
+                        lambda store, model="lite": ShapeBasis(np.zeros((n3, 1)), np.eye(n3)))
+    r = cli("anonymize", recon, tmp_path / "expr", "--seg", seg, "--tex-size", 64, "--alpha", 1.5)
+    assert r.exit_code == 0, r.output
+    for stem in ("a", "b"):
+        v, _, _, _ = read_obj(tmp_path / "expr" / stem / f"{stem}.obj")
+        np.testing.assert_allclose(v, mean, atol=1e-3 * np.abs(mean).max())
 
 
 def test_keep_pose_alpha_zero_returns_the_input_shape(tmp_path, patched_mean):
@@ -112,8 +142,8 @@ def test_keep_pose_alpha_zero_returns_the_input_shape(tmp_path, patched_mean):
     assert tex_path == out / "face" / "face_texture.png"
 
 
-@pytest.mark.parametrize("alpha", ["-0.1", "1.5"])
-def test_alpha_outside_0_1_is_a_usage_error(tmp_path, patched_mean, alpha):
+@pytest.mark.parametrize("alpha", ["-0.1", "2.5"])
+def test_alpha_outside_0_2_is_a_usage_error(tmp_path, patched_mean, alpha):
     recon, seg, _ = make_layout(tmp_path)
     r = cli("anonymize", recon, tmp_path / "anon", "--seg", seg, "--alpha", alpha)
     assert r.exit_code == 2
@@ -210,6 +240,7 @@ def test_real_bfm_anonymize_then_render(tmp_path, monkeypatch, bfm):
     from PIL import Image
 
     monkeypatch.setattr(loader, "get_mean_face", lambda store, model="lite": (bfm.mean_vertices, bfm.triangles, bfm.uv))
+    monkeypatch.setattr(loader, "get_shape_basis", lambda store, model="lite": bfm.shape_basis)
     monkeypatch.setenv("FACEANON_HOME", str(tmp_path / "home"))
     mean, tri, uv, labels = bfm.mean_vertices, bfm.triangles, bfm.uv, bfm.labels
     obj, img_v, _ = posed_face(mean, yaw=-15, roll=5)

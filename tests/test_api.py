@@ -33,7 +33,7 @@ FAR_FRACTION = 0.5
 def anon(lite_env):
     from faceanon import Anonymizer
 
-    return Anonymizer(model="lite", alpha=1.0, keep_mouth=False, **FAST)
+    return Anonymizer(model="lite", keep_mouth=False, **FAST)
 
 
 def _outside(shape, box) -> np.ndarray:
@@ -163,8 +163,8 @@ def test_bad_options_and_missing_model_files(lite_env, tmp_path, monkeypatch):
 
     with pytest.raises(UsageError, match="unknown option 'alhpa'"):
         Anonymizer(alhpa=0.5)
-    with pytest.raises(UsageError, match=r"alpha must be in \[0, 1\], got 2"):
-        Anonymizer(alpha=2)
+    with pytest.raises(UsageError, match=r"alpha must be in \[0, 2\], got 2.5"):
+        Anonymizer(alpha=2.5)
     with pytest.raises(UsageError, match="--background must be transparent or white"):
         Anonymizer(background="pink")
     with pytest.raises(UsageError, match="--outputs: unknown output 'faces'"):

@@ -209,3 +209,20 @@ def test_vertex_labels_follow_the_landmarks(model):
     assert (mv[lab == 1, 0] < 0).all() and (mv[lab == 2, 0] > 0).all()  # image left / right
     # generous but bounded: each eye region is a few times the eye polygon, far from the whole face
     assert 300 < (lab == 1).sum() < 2000 and 300 < (lab == 2).sum() < 2000
+
+
+def test_shape_basis_tells_identity_from_expression(model, mirror_dir):
+    """The morph past the mean face pushes only the identity: on a face of the real model, the basis
+    gives back exactly its identity part (w_shp a), whatever its expression."""
+    _mean, std = load_param_stats(mirror_dir / "3ddfa_v2/param_mean_std_62d_120x120.pkl")
+    rng = np.random.default_rng(11)
+    a = (rng.normal(size=40) * std[12:52]).astype(np.float32)  # the spread of the regressor's fits
+    e = (rng.normal(size=10) * std[52:62]).astype(np.float32)
+    face = model.shape(a, e).astype(np.float64)
+    ident = model.shape(a, np.zeros(10, np.float32)).astype(np.float64) - model.mean_vertices
+    got = model.shape_basis.identity_part(face - model.mean_vertices)
+    scale = np.abs(ident).max()
+    np.testing.assert_allclose(got, ident, atol=1e-3 * scale)
+    expr = face - model.mean_vertices - ident
+    assert np.abs(expr).max() > 0.05 * scale  # the expression was there to be left out
+    assert model.shape_basis is model.shape_basis  # built once per model

@@ -123,3 +123,38 @@ def test_3ddfa_v3_mean_face_alone_reads_only_the_face_model(tmp_path, monkeypatc
     assert uv.shape == (mean.shape[0], 2)
     assert loader.get_mean_face(store, "3ddfa-v3")[0] is mean  # cached
     loader.clear_cache()
+
+
+def test_3ddfa_v3_shape_basis_from_the_face_model_alone(tmp_path, monkeypatch):
+    """The morph past the mean face with --model 3ddfa-v3: the face model's id and exp bases, read from
+    the face model file alone (no network), once; they give back a face's identity part."""
+    import ddfa_v3.model
+    import torch
+    from ddfa_v3.face_model import FaceModel
+    from ddfa_v3.testing import synthetic_face_model
+
+    from faceanon.models.ddfa_v3_backend import DDFAv3Backend
+
+    loader.clear_cache()
+    np.save(tmp_path / "face_model.npy", synthetic_face_model(), allow_pickle=True)
+
+    class Store:
+        def require(self, name):
+            return tmp_path / Path(name).name
+
+    monkeypatch.setattr(ddfa_v3.model, "DDFAv3", lambda **paths: (_ for _ in ()).throw(AssertionError("networks")))
+    basis = loader.get_shape_basis(Store(), "3ddfa-v3")
+    assert loader.get_shape_basis(Store(), "3ddfa-v3") is basis  # cached
+    fm = FaceModel(tmp_path / "face_model.npy")
+    assert basis.identity.shape == tuple(fm.id_base.shape) and basis.expression.shape == tuple(fm.exp_base.shape)
+    rng = np.random.default_rng(2)
+    a = torch.from_numpy(rng.normal(size=(1, fm.id_base.shape[1])).astype(np.float32))
+    e = torch.from_numpy(rng.normal(size=(1, fm.exp_base.shape[1])).astype(np.float32))
+    face = fm.shape(a, e)[0].numpy().astype(np.float64) - fm.mean_shape()
+    ident = fm.shape(a, torch.zeros_like(e))[0].numpy().astype(np.float64) - fm.mean_shape()
+    np.testing.assert_allclose(basis.identity_part(face), ident, atol=1e-4 * np.abs(ident).max())
+    # the backend of a loaded model gives the same bases, built once per face model
+    backend = DDFAv3Backend(type("M", (), {"face_model": fm})())
+    assert backend.shape_basis() is backend.shape_basis()
+    np.testing.assert_allclose(backend.shape_basis().identity, basis.identity)
+    loader.clear_cache()

@@ -107,6 +107,16 @@ def anonymize(
             raise got
         return got
 
+    bases: dict[str, object] = {}
+
+    def shape_basis(backend: str):
+        """The backend's identity/expression bases, loaded once (past the mean face only)."""
+        if backend not in bases:
+            from faceanon.models.loader import get_shape_basis
+
+            bases[backend] = get_shape_basis(store, backend)
+        return bases[backend]
+
     images_cache: dict[str, tuple] = {}
 
     def source_image(stem: str):
@@ -162,7 +172,8 @@ def anonymize(
                                    chroma=skin_chroma(rgb, rec["seg_visible_labels_full"]))
         a = anonymize_face(_image_vertices(mesh, v2d, h), mesh.triangles, mesh.uv, rgb, mean_vertices,
                            alpha=o.alpha, tex_size=o.tex_size, features=features,
-                           valid=~overhang_mask(rgb, rec["seg_visible_labels_full"]))
+                           valid=~overhang_mask(rgb, rec["seg_visible_labels_full"]),
+                           basis=shape_basis(backend) if o.alpha > 1 else None)
         write_anon_face(anon_files(out, f.stem, f.face.name), anonymized_obj_vertices(a, o.keep_pose), mesh.uv,
                         mesh.triangles, a.texture)
 

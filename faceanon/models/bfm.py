@@ -231,6 +231,14 @@ class BFMModel:
         """(N, 3) float32 mean face (u reshaped)."""
         return self.u.reshape(-1, 3)
 
+    @cached_property
+    def shape_basis(self):
+        """The :class:`faceanon.models.base.ShapeBasis` of this model (identity ``w_shp``, expression
+        ``w_exp``)."""
+        from faceanon.models.base import ShapeBasis
+
+        return ShapeBasis(self.w_shp, self.w_exp)
+
     def shape(self, alpha_shp: np.ndarray, alpha_exp: np.ndarray) -> np.ndarray:
         """Dense shape S = u + w_shp a_shp + w_exp a_exp in the model frame -> (N, 3) float32."""
         s = self.u + self.w_shp @ np.asarray(alpha_shp, np.float32) + self.w_exp @ np.asarray(alpha_exp, np.float32)

@@ -35,6 +35,18 @@ def project_errors():
         raise cls(exc.message, exc.hint) from exc
 
 
+def face_model_basis(fm):
+    """The :class:`faceanon.models.base.ShapeBasis` of a ``ddfa_v3.face_model.FaceModel`` (built once
+    per face model object)."""
+    from faceanon.models.base import ShapeBasis
+
+    basis = getattr(fm, "_faceanon_basis", None)
+    if basis is None:
+        basis = ShapeBasis(fm.id_base.numpy(), fm.exp_base.numpy())
+        fm._faceanon_basis = basis
+    return basis
+
+
 def to_detection(face) -> Detection:
     """A :class:`ddfa_v3.retinaface.FaceBox` as a :class:`faceanon.types.Detection` (same fields)."""
     return Detection(box=np.asarray(face.box, np.float32), score=float(face.score),
@@ -76,6 +88,10 @@ class DDFAv3Backend(ReconstructionBackend):
 
     def __init__(self, model) -> None:
         self.model = model
+
+    def shape_basis(self):
+        """The face model's identity (``id``) and expression (``exp``) bases."""
+        return face_model_basis(self.model.face_model)
 
     def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
         from faceanon.raster import rasterize

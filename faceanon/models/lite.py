@@ -176,6 +176,10 @@ class LiteBackend(ReconstructionBackend):
 
     # -- public ----------------------------------------------------------------------------
 
+    def shape_basis(self):
+        """The BFM's identity and expression bases (:attr:`faceanon.models.bfm.BFMModel.shape_basis`)."""
+        return self.bfm.shape_basis
+
     def fit(self, rgb: np.ndarray, detection: Detection) -> FaceFit:
         """Reconstruct the face of ``detection`` in ``rgb`` ((H, W, 3) uint8 RGB).
 

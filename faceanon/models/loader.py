@@ -18,7 +18,8 @@ import numpy as np
 from faceanon.models.base import FaceDetector, ReconstructionBackend
 from faceanon.models.registry import DEFAULT_MODEL, MODEL_NAMES, DetectorSettings, clear_cache, get_model
 
-__all__ = ["MODELS", "get_detector", "get_backend", "get_mean_face", "required_assets", "clear_cache"]
+__all__ = ["MODELS", "get_detector", "get_backend", "get_mean_face", "get_shape_basis", "required_assets",
+           "clear_cache"]
 
 #: the names of the model sets (``--model``)
 MODELS = MODEL_NAMES
@@ -55,3 +56,9 @@ def get_mean_face(store, model: str = DEFAULT_MODEL) -> tuple[np.ndarray, np.nda
     """(mean_vertices (N, 3) float32 model frame y up, triangles (M, 3) int32 project winding,
     uv (N, 2) float32) of ``model``'s face model."""
     return get_model(model).mean_face(store)
+
+
+def get_shape_basis(store, model: str = DEFAULT_MODEL):
+    """The identity and expression bases of ``model``'s face model
+    (:class:`faceanon.models.base.ShapeBasis`), or None when it has none; loaded once per process."""
+    return get_model(model).shape_basis(store)

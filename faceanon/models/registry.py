@@ -56,6 +56,8 @@ class ModelSpec:
     backend:       ``backend(store, refine: bool) -> ReconstructionBackend``
     mean_face:     ``mean_face(store) -> (mean_vertices (N, 3) float32 y up, triangles (M, 3) int32,
                    uv (N, 2) float32)``
+    shape_basis:   ``shape_basis(store) -> faceanon.models.base.ShapeBasis`` (identity and expression
+                   bases in the mean face's frame), or None when the model has none
     """
 
     name: str
@@ -67,6 +69,7 @@ class ModelSpec:
     backend: Callable
     mean_face: Callable
     _loads: Callable[[], tuple[str, ...]]
+    shape_basis: Callable = lambda store: None
 
     @property
     def assets(self) -> tuple[str, ...]:
@@ -153,6 +156,10 @@ def _lite_mean_face(store):
     return bfm.mean_vertices, bfm.triangles, bfm.uv
 
 
+def _lite_shape_basis(store):
+    return _lite_bfm(store).shape_basis
+
+
 def _lite_loads() -> tuple[str, ...]:
     from faceanon.models.bfm import BFMSources
 
@@ -227,6 +234,23 @@ def _v3_mean_face(store):
     return cached(("v3-mean", str(fm_path)), build)
 
 
+def _v3_shape_basis(store):
+    from faceanon.models.ddfa_v3_backend import face_model_basis, project_errors
+
+    fm_path = store.require(V3_FILES["face_model"])
+    full = next((m for k, m in _CACHE.items() if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
+    if full is not None:
+        return face_model_basis(full.face_model)
+
+    def build():  # the face model file alone (`faceanon anonymize` loads no network)
+        from ddfa_v3.face_model import FaceModel
+
+        with project_errors():
+            return face_model_basis(FaceModel(fm_path))
+
+    return cached(("v3-basis", str(fm_path)), build)
+
+
 # ------------------------------------------------------------------------------------ the table
 
 
@@ -235,11 +259,13 @@ MODELS: dict[str, ModelSpec] = {
     LITE: ModelSpec(
         name=LITE, summary="lite (default, CPU-fast)", threshold=0.5,
         vertex_count=38365, mm_per_unit=1e-3,  # the Basel Face Model's micrometres
-        detector=_lite_detector, backend=_lite_backend, mean_face=_lite_mean_face, _loads=_lite_loads),
+        detector=_lite_detector, backend=_lite_backend, mean_face=_lite_mean_face, _loads=_lite_loads,
+        shape_basis=_lite_shape_basis),
     V3: ModelSpec(
         name=V3, summary="3ddfa-v3", threshold=0.7,
         vertex_count=35709, mm_per_unit=100.0,  # the Deep3DFaceRecon BFM's 100 mm
-        detector=_v3_detector, backend=_v3_backend, mean_face=_v3_mean_face, _loads=lambda: tuple(V3_FILES.values())),
+        detector=_v3_detector, backend=_v3_backend, mean_face=_v3_mean_face, _loads=lambda: tuple(V3_FILES.values()),
+        shape_basis=_v3_shape_basis),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 DEFAULT_MODEL = LITE

@@ -10,7 +10,12 @@ Geometry (fixes seed bug S-23, docs/seed_compatibility.md), from the fitted face
    Reflection-safe; ``X`` is the fit in the photo's y-up frame ``(x, H - y, z)`` (px), the working
    frame of the morph because the mean face is y-up too.
 2. ``B = (1 - alpha) * sim(X) + alpha * U``: the morph, in the mean's canonical frame
-   (:attr:`AnonymizedFace.canonical`). With ``alpha = 1`` it is exactly the mean face.
+   (:attr:`AnonymizedFace.canonical`). With ``alpha = 1`` it is exactly the mean face. Past the mean
+   (``1 < alpha <= 2``) ``B = U - (alpha - 1) * D_id``: the face goes on, beyond the mean, away from the
+   person's own shape, where ``D_id`` is the IDENTITY part of the deviation ``sim(X) - U`` (least squares
+   on the model's identity and expression bases, :class:`faceanon.models.base.ShapeBasis`), so a smile
+   does not turn into a frown; without a basis ``D_id`` is the whole deviation (docs/anonymization.md,
+   "Past the mean face").
 3. ``posed_image_vertices``: ``sim^-1(B)`` back in image px at the subject's original pose,
    position and head scale, which the composite stage warps the photo to.
 
@@ -31,6 +36,7 @@ texels).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +44,9 @@ from faceanon.checks import check_image
 from faceanon.errors import UsageError
 from faceanon.options import ALPHA, TEX_SIZE
 from faceanon.stages.geometry import Similarity, umeyama
+
+if TYPE_CHECKING:
+    from faceanon.models.base import ShapeBasis
 
 
 @dataclass
@@ -94,23 +103,27 @@ MAX_ALPHA = ALPHA.max
 
 
 def check_alpha(alpha: float) -> float:
-    """Validate the morph strength (0 = original shape, 1 = the mean shape)."""
+    """Validate the morph strength (0 = original shape, 1 = the mean shape, up to 2 = past the mean,
+    as far beyond it as the person is from it)."""
     try:
         a = float(alpha)
     except (TypeError, ValueError):
-        raise UsageError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+        raise UsageError(f"alpha must be a number in [0, {MAX_ALPHA:g}], got {alpha!r}") from None
     if not np.isfinite(a) or a < 0.0 or a > MAX_ALPHA:
-        raise UsageError(f"alpha must be in [0, 1], got {alpha}", "use --alpha between 0 (no morph) and 1 (mean face)")
+        raise UsageError(f"alpha must be in [0, {MAX_ALPHA:g}], got {alpha}",
+                         f"use --alpha between 0 (no morph), 1 (the mean face) and {MAX_ALPHA:g} (past the mean)")
     return a
 
 
 def morph_vertices(
-    vertices: np.ndarray, mean_vertices: np.ndarray, alpha: float
+    vertices: np.ndarray, mean_vertices: np.ndarray, alpha: float, basis: "ShapeBasis | None" = None
 ) -> tuple[np.ndarray, np.ndarray, Similarity]:
     """The geometric part of :func:`anonymize_face`: ``vertices`` (N, 3) the fit in a y-up frame.
 
     Returns ``(canonical (N,3) float64, posed (N,3) float64 in the frame of vertices, similarity)`` where
-    ``canonical = (1-alpha) sim(X) + alpha U`` and ``posed = sim^-1(canonical)``.
+    ``canonical = (1-alpha) sim(X) + alpha U`` for ``alpha <= 1``, ``U - (alpha-1) D_id`` past the mean
+    (``D_id``: the identity part of ``sim(X) - U`` by ``basis``, the whole deviation without one; see the
+    module doc) and ``posed = sim^-1(canonical)``.
     """
     alpha = check_alpha(alpha)
     X = np.asarray(vertices, np.float64)
@@ -123,7 +136,15 @@ def morph_vertices(
             "backend that fitted the mesh"
         )
     sim = umeyama(X, U)
-    canonical = (1.0 - alpha) * sim.apply(X) + alpha * U
+    if alpha <= 1.0:
+        canonical = (1.0 - alpha) * sim.apply(X) + alpha * U
+    else:
+        deviation = sim.apply(X) - U
+        if basis is not None:
+            if basis.n_vertices != U.shape[0]:
+                raise ValueError(f"the shape basis has {basis.n_vertices} vertices, the mesh {U.shape[0]}")
+            deviation = basis.identity_part(deviation)
+        canonical = U - (alpha - 1.0) * deviation
     posed = sim.inverse_apply(canonical)
     return canonical, posed, sim
 
@@ -139,6 +160,7 @@ def anonymize_face(
     tex_size: int = TEX_SIZE.default,
     valid: np.ndarray | None = None,
     features: "FeatureSpec | None" = None,
+    basis: "ShapeBasis | None" = None,
 ) -> AnonymizedFace:
     """Morph a fitted face toward the mean face and re-bake its texture from ``image_rgb``.
 
@@ -148,13 +170,16 @@ def anonymize_face(
     uv:            (N, 2) float in [0, 1], u right, v up
     image_rgb:     (H, W, 3) uint8 texture source, normally the SEGMENTED photo (eyes/mouth inpainted)
     mean_vertices: (N, 3) float, the backend's mean face in its canonical frame (y up, z to viewer)
-    alpha:         morph strength in [0, 1]; 1 = mean shape
+    alpha:         morph strength in [0, 2]; 1 = mean shape, above 1 past the mean, away from the person
     tex_size:      output texture side (px)
     valid:         optional (H, W) mask (e.g. the segmented image's alpha): only pixels > 0 are texture
                    sources
     features:      optional :class:`FeatureSpec`: paint identity-free eyes (and lips) drawn from the
                    mean face onto the baked texture (:mod:`faceanon.stages.features`); None leaves the
                    texture as baked (``--fill inpaint``)
+    basis:         the backend's :class:`~faceanon.models.base.ShapeBasis` (``backend.shape_basis()``):
+                   past the mean face only the identity is pushed (see the module doc); unused for
+                   ``alpha <= 1``
     """
     image_rgb = check_image(image_rgb, "image_rgb", where="anonymize_mesh")
     h, w = image_rgb.shape[:2]
@@ -178,7 +203,7 @@ def anonymize_face(
     # the morph's working frame: y up like the mean face (step 1 of the module doc)
     X = image_vertices.copy()
     X[:, 1] = h - X[:, 1]
-    canonical, posed, sim = morph_vertices(X, mean_vertices, alpha)
+    canonical, posed, sim = morph_vertices(X, mean_vertices, alpha, basis)
     # the texture: visibility from the ORIGINAL fit in image px
 
     from faceanon.stages.texture import bake_texture

@@ -187,7 +187,8 @@ def image_chain(source, stem: str, out: Optional[Path], models: Models, opts: Ru
         # background and hair the fit overhangs are no texture source (filled like hidden texels)
         a = anonymize_face(fit.vertices, fit.triangles, fit.uv, seg_rgb, fit.mean_vertices,
                            alpha=opts.alpha, tex_size=opts.tex_size, features=features,
-                           valid=~overhang_mask(seg_rgb, f.labels))
+                           valid=~overhang_mask(seg_rgb, f.labels),
+                           basis=models.backend.shape_basis() if opts.alpha > 1 else None)
         obj_v = anonymized_obj_vertices(a, opts.keep_pose) if ANON in want or RENDER in want else None
         if ANON in want:
             files = layout.anon_files(out / ANON, stem, f.name)
