@@ -6,7 +6,8 @@ What cannot be equal, and why: the anonymized texture (and so the render and the
 `faceanon anonymize` is coloured from the segmented photo, where `run` has the original photo in
 memory; the render of `faceanon render` reads the OBJ's 6-decimal vertices, and so do the similarity
 of `--alpha` < 1 and `--keep-pose` (kim3: the keep-pose vertices differ by at most 1.0e-6 px) and the
-morph past the mean face (`--alpha` 1.5: within 1e-5 mm on kim3)."""
+morph past the mean face (`--alpha` 1.5: the OBJ within 1e-5 mm on kim3; `faceanon composite` then
+places the face within 0.1-0.4 px of `run`, see `composite.posed_image_vertices`)."""
 
 from __future__ import annotations
 

@@ -396,7 +396,9 @@ def posed_image_vertices(anon_vertices: np.ndarray, recon_vertices: np.ndarray, 
     ``B = (1 - a) sim(X) + a U``. ``umeyama(X, B)`` equals ``sim`` exactly for every ``a`` (the
     cross-covariance keeps the polar rotation and trace of the U fit), so ``sim^-1(B)`` - the
     keep-pose vertices the ``run`` pipeline composites - is recovered from the files alone; for a
-    keep-pose OBJ the same fit is the identity. Returns (N, 3) float32 x right, y down, larger z
+    keep-pose OBJ the same fit is the identity. Past the mean face (``--alpha`` above 1, only the
+    identity part pushed) ``umeyama(X, B)`` is no longer exactly ``sim``: the vertices land within
+    0.1-0.4 px of the run's (kim3, barry12, eos_image_0010, dhawleyg at 1.5 and 2.0). Returns (N, 3) float32 x right, y down, larger z
     nearer.
     """
     from faceanon.stages.geometry import umeyama
