@@ -16,10 +16,13 @@ four versions of the anonymized photo:
 * all but the face grey: every pixel the face's label map does NOT cover grey (hair, ears, neck,
   background).
 
-The label map is the ORIGINAL fit's; the anonymized face was warped to the mean shape, so the grey
-covers the face's new outline to within the warp's displacement (a few % of the face size). One
-markdown table row per version: faces matched by each recognizer (distance below its threshold), and
-the range of the distances of the faces matched as they are.
+The label map is the MORPHED face's (default, ``--labels morphed``): the anonymized mesh placed back
+at the original pose (as ``faceanon composite`` does) and rasterized with the fit's vertex labels, so
+the grey takes the mean face's outline, like the anonymized photo. ``--labels original`` paints the
+original fit's label map instead - whose outline is the PERSON's, and can itself be matched (the
+first version of this script did that). One markdown table row per version: faces matched by each
+recognizer (distance below its threshold), and the range of the distances of the faces matched as
+they are.
 """
 
 from __future__ import annotations
@@ -48,6 +51,29 @@ def versions(composite: np.ndarray, labels: np.ndarray) -> dict:
     return out
 
 
+def morphed_labels(out: Path, stem: str, k: int, npz: Path, height: int, width: int) -> np.ndarray:
+    """(height, width) uint8 part labels of face ``k`` of image ``stem`` at its MORPHED shape: the
+    run's anonymized OBJ placed back at the fit's pose and rasterized (z-buffer) with the fit's vertex
+    labels (0 = not the face)."""
+    from types import SimpleNamespace
+
+    from faceanon.io import layout
+    from faceanon.io.facefiles import read_recon_mesh
+    from faceanon.io.mesh import read_obj
+    from faceanon.io.records import read_npz
+    from faceanon.models.labels import visible_label_map
+    from faceanon.stages.composite import posed_image_vertices
+
+    d = read_npz(npz)
+    name = layout.face_name(stem, k)
+    v2d = np.asarray(d["v2d_full"], np.float64)
+    recon = read_recon_mesh(layout.recon_files(npz.parent, name).obj, height, v2d)
+    anon_v, _uv, _tris, _tex = read_obj(layout.anon_files(out / "anon", stem, name).obj)
+    posed = posed_image_vertices(anon_v, recon.vertices, height, v2d)
+    mesh = SimpleNamespace(vertices=posed, triangles=recon.triangles, vertex_labels=np.asarray(d["vertex_labels"]))
+    return visible_label_map(mesh, height, width)
+
+
 def main(argv=None) -> int:
     from faceanon.audit import attackers as att_reg
     from faceanon.audit import layout as audit_layout
@@ -59,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bucket", default=">60", choices=(*BUCKETS, "all"), help="pose bucket (default >60)")
     ap.add_argument("--attackers", default=None, help="recognizers, comma-separated (default: every installed one)")
     ap.add_argument("--originals", type=Path, default=None)
+    ap.add_argument("--labels", default="morphed", choices=("morphed", "original"),
+                    help="whose outline is painted: the morphed face's (default) or the original fit's")
     args = ap.parse_args(argv)
     recs = [att_reg.load(n) for n in att_reg.resolve(args.attackers)]
     names = ["as is", "skin grey", "face grey", "all but the face grey"]
@@ -81,11 +109,14 @@ def main(argv=None) -> int:
                     original, composite = load_rgb(img.original), load_rgb(img.anonymized)
                 faces += 1
                 lm = rec["landmarks68"]
+                labels = rec["labels"]
+                if args.labels == "morphed":
+                    labels = morphed_labels(out, img.stem, f.k, f.npz, *composite.shape[:2])
                 for r in recs:
                     e0 = r.embed(original, lm)
-                    for n, im in versions(composite, rec["labels"]).items():
+                    for n, im in versions(composite, labels).items():
                         dists[(n, r.name)].append(float(r.distance(e0, r.embed(im, lm))))
-        print(f"### {out} ({faces} faces, pose bucket {args.bucket})\n")
+        print(f"### {out} ({faces} faces, pose bucket {args.bucket}, {args.labels} label map)\n")
         print("| version | " + " | ".join(f"{r.name} matched (threshold {r.threshold:g})" for r in recs) + " |")
         print("|---|" + "---|" * len(recs))
         for n in names:
