@@ -72,6 +72,7 @@ def anonymize(
     from faceanon.io.images import load_rgba
     from faceanon.io.layout import anon_files, discover_recon, find_segmented, has_segmented, segmented_file
     from faceanon.io.records import load_projections
+    from faceanon.models.loader import get_shape_basis
     from faceanon.options import AnonymizeOptions
     from faceanon.stages.anonymize import FeatureSpec, anonymize_face
     from faceanon.stages.features import skin_chroma
@@ -106,16 +107,6 @@ def anonymize(
         if isinstance(got, Exception):
             raise got
         return got
-
-    bases: dict[str, object] = {}
-
-    def shape_basis(backend: str):
-        """The backend's identity/expression bases, loaded once (past the mean face only)."""
-        if backend not in bases:
-            from faceanon.models.loader import get_shape_basis
-
-            bases[backend] = get_shape_basis(store, backend)
-        return bases[backend]
 
     images_cache: dict[str, tuple] = {}
 
@@ -173,7 +164,7 @@ def anonymize(
         a = anonymize_face(_image_vertices(mesh, v2d, h), mesh.triangles, mesh.uv, rgb, mean_vertices,
                            alpha=o.alpha, tex_size=o.tex_size, features=features,
                            valid=~overhang_mask(rgb, rec["seg_visible_labels_full"]),
-                           basis=shape_basis(backend) if o.alpha > 1 else None)
+                           basis=get_shape_basis(store, backend) if o.alpha > 1 else None)
         write_anon_face(anon_files(out, f.stem, f.face.name), anonymized_obj_vertices(a, o.keep_pose), mesh.uv,
                         mesh.triangles, a.texture)
 

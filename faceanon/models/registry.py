@@ -213,12 +213,17 @@ def _v3_backend(store, refine: bool = True):
     return DDFAv3Backend(_v3_model(store))
 
 
+def _v3_loaded(fm_path):
+    """The whole 3DDFA-V3 model already loaded in this process with the face model ``fm_path``, or None."""
+    return next((m for k, m in _CACHE.items() if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
+
+
 def _v3_mean_face(store):
     from faceanon.models.ddfa_v3_backend import project_errors
 
     fm_path = store.require(V3_FILES["face_model"])
     # a run that loaded the whole model already has it
-    full = next((m for k, m in _CACHE.items() if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
+    full = _v3_loaded(fm_path)
     if full is not None:
         return full.mean_vertices, full.triangles, full.face_model.uv
 
@@ -238,7 +243,7 @@ def _v3_shape_basis(store):
     from faceanon.models.ddfa_v3_backend import face_model_basis, project_errors
 
     fm_path = store.require(V3_FILES["face_model"])
-    full = next((m for k, m in _CACHE.items() if k[0] == "v3" and ("face_model", str(fm_path)) in k[1]), None)
+    full = _v3_loaded(fm_path)
     if full is not None:
         return face_model_basis(full.face_model)
 
