@@ -74,34 +74,19 @@ def figures(d_orig: np.ndarray, d_anon: np.ndarray, d_render: np.ndarray, d_eras
     d_best = np.fmin(d_anon, d_render)
     diag = np.diagonal(d_best)
     genuine = int(np.sum(diag[sel] < threshold))
-    imp_orig = d_orig[sel][:, :][off[sel]]
+    imp_orig = d_orig[sel][off[sel]]
     imp_anon = d_best[sel][off[sel]]
     imp_orig = imp_orig[np.isfinite(imp_orig)]
     imp_anon = imp_anon[np.isfinite(imp_anon)]
     rate_orig = float(np.mean(imp_orig < threshold)) if imp_orig.size else float("nan")
     rate_anon = float(np.mean(imp_anon < threshold)) if imp_anon.size else float("nan")
 
-    def rank1(d: np.ndarray) -> int:
-        hits = 0
-        for i in rows:
-            r = d[i]
-            if np.isfinite(r[i]) and np.nanargmin(r) == i:
-                hits += 1
-        return hits
-
-    def rank1_either(d1: np.ndarray, d2: np.ndarray) -> int:
-        hits = 0
-        for i in rows:
-            ok = False
-            for d in (d1, d2):
-                r = d[i]
-                if np.isfinite(r[i]) and np.nanargmin(r) == i:
-                    ok = True
-            hits += ok
-        return hits
+    def rank1(*ds: np.ndarray) -> int:
+        """Probes whose own original is the nearest in at least one of ``ds``."""
+        return sum(any(np.isfinite(d[i, i]) and np.nanargmin(d[i]) == i for d in ds) for i in rows)
 
     return dict(faces=int(sel.sum()), genuine=genuine, rate_orig=rate_orig, rate_anon=rate_anon,
-                chance=rate_anon * int(sel.sum()), rank1=rank1_either(d_anon, d_render), rank1_eraser=rank1(d_eraser))
+                chance=rate_anon * int(sel.sum()), rank1=rank1(d_anon, d_render), rank1_eraser=rank1(d_eraser))
 
 
 def collect(outs: List[Path], recs, originals: Optional[Path]) -> List[Face]:
