@@ -29,9 +29,7 @@ gallery search is the attack that does not depend on a threshold at all.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -40,15 +38,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-@dataclass
 class Face:
     """One face of the pool: where it comes from, its pose bucket and its descriptors per recognizer
-    (``orig``, ``anon`` = the anonymized photo, ``render`` (None when dlib finds no face in it),
-    ``eraser`` = the original with the face box grey)."""
+    (``desc[name]``: ``orig``, ``anon`` = the anonymized photo, ``render`` (None when dlib finds no face
+    in it), ``eraser`` = the original with the face box grey)."""
 
-    key: str
-    bucket: str
-    desc: Dict[str, Dict[str, Optional[np.ndarray]]] = field(default_factory=dict)
+    def __init__(self, key: str, bucket: str) -> None:
+        self.key, self.bucket = key, bucket
+        self.desc: Dict[str, Dict[str, Optional[np.ndarray]]] = {}
 
 
 def distances(recognizer, probes: List[Optional[np.ndarray]], gallery: List[np.ndarray]) -> np.ndarray:
@@ -91,39 +88,31 @@ def figures(d_orig: np.ndarray, d_anon: np.ndarray, d_render: np.ndarray, d_eras
 
 def collect(outs: List[Path], recs, originals: Optional[Path]) -> List[Face]:
     """Every face of the audited runs with its descriptors (see :class:`Face`)."""
-    from faceanon.audit import layout as audit_layout
+    from _runfaces import audited_faces  # bench/ is on sys.path when this file runs
     from faceanon.audit import metrics as m
-    from faceanon.audit.core import load_render_rgb, load_rgb, read_face_npz
+    from faceanon.audit.core import load_render_rgb
 
     dlib = recs[0]
     pool: List[Face] = []
     for out in outs:
-        audit = json.loads((out / "audit.json").read_text(encoding="utf-8"))
-        bucket_of = {(r["stem"], r["face"]): r.get("pose_bucket") or "" for r in audit["rows"]}
-        for img in audit_layout.discover(out, originals):
-            if img.original is None or img.anonymized is None:
-                continue
-            original, composite = load_rgb(img.original), load_rgb(img.anonymized)
-            for f in img.faces:
-                rec = read_face_npz(f.npz) if f.npz is not None else None
-                if rec is None or rec["landmarks68"] is None:
-                    continue
-                lm = rec["landmarks68"]
-                face = Face(key=f"{out.name}/{img.stem}#{f.k}", bucket=bucket_of.get((img.stem, f.k), ""))
-                fbox = m.face_box(rec["box"], lm)
-                eraser = m.erase_face(original, fbox) if fbox is not None else None
-                render_lm = None
-                if f.render is not None:
-                    render = load_render_rgb(f.render)
-                    fr = dlib.detect(render)
-                    render_lm = fr[0].landmarks68 if fr else None
-                for r in recs:
-                    face.desc[r.name] = dict(
-                        orig=r.embed(original, lm), anon=r.embed(composite, lm),
-                        render=r.embed(render, render_lm) if render_lm is not None else None,
-                        eraser=r.embed(eraser, lm) if eraser is not None else None)
-                pool.append(face)
-                print(f"  {face.key}: {face.bucket or 'pose unknown'}", file=sys.stderr)
+        for img, f, rec, bucket, photos in audited_faces(out, originals):
+            original, composite = photos()
+            lm = rec["landmarks68"]
+            face = Face(f"{out.name}/{img.stem}#{f.k}", bucket)
+            fbox = m.face_box(rec["box"], lm)
+            eraser = m.erase_face(original, fbox) if fbox is not None else None
+            render_lm = None
+            if f.render is not None:
+                render = load_render_rgb(f.render)
+                fr = dlib.detect(render)
+                render_lm = fr[0].landmarks68 if fr else None
+            for r in recs:
+                face.desc[r.name] = dict(
+                    orig=r.embed(original, lm), anon=r.embed(composite, lm),
+                    render=r.embed(render, render_lm) if render_lm is not None else None,
+                    eraser=r.embed(eraser, lm) if eraser is not None else None)
+            pool.append(face)
+            print(f"  {face.key}: {face.bucket or 'pose unknown'}", file=sys.stderr)
     return pool
 
 

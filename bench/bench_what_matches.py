@@ -28,7 +28,6 @@ they are.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -75,9 +74,8 @@ def morphed_labels(out: Path, stem: str, k: int, npz: Path, height: int, width: 
 
 
 def main(argv=None) -> int:
+    from _runfaces import audited_faces  # bench/ is on sys.path when this file runs
     from faceanon.audit import attackers as att_reg
-    from faceanon.audit import layout as audit_layout
-    from faceanon.audit.core import load_rgb, read_face_npz
     from faceanon.audit.pose import BUCKETS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -91,31 +89,21 @@ def main(argv=None) -> int:
     recs = [att_reg.load(n) for n in att_reg.resolve(args.attackers)]
     names = ["as is", "skin grey", "face grey", "all but the face grey"]
     for out in args.outs:
-        audit = json.loads((out / "audit.json").read_text(encoding="utf-8"))
-        bucket_of = {(r["stem"], r["face"]): r.get("pose_bucket") for r in audit["rows"]}
         dists = {(n, r.name): [] for n in names for r in recs}
         faces = 0
-        for img in audit_layout.discover(out, args.originals):
-            if img.original is None or img.anonymized is None:
+        for img, f, rec, bucket, photos in audited_faces(out, args.originals):
+            if (args.bucket != "all" and bucket != args.bucket) or rec["labels"] is None:
                 continue
-            original = composite = None
-            for f in img.faces:
-                if args.bucket != "all" and bucket_of.get((img.stem, f.k)) != args.bucket:
-                    continue
-                rec = read_face_npz(f.npz) if f.npz is not None else None
-                if rec is None or rec["landmarks68"] is None or rec["labels"] is None:
-                    continue
-                if original is None:
-                    original, composite = load_rgb(img.original), load_rgb(img.anonymized)
-                faces += 1
-                lm = rec["landmarks68"]
-                labels = rec["labels"]
-                if args.labels == "morphed":
-                    labels = morphed_labels(out, img.stem, f.k, f.npz, *composite.shape[:2])
-                for r in recs:
-                    e0 = r.embed(original, lm)
-                    for n, im in versions(composite, labels).items():
-                        dists[(n, r.name)].append(float(r.distance(e0, r.embed(im, lm))))
+            original, composite = photos()
+            faces += 1
+            lm = rec["landmarks68"]
+            labels = rec["labels"]
+            if args.labels == "morphed":
+                labels = morphed_labels(out, img.stem, f.k, f.npz, *composite.shape[:2])
+            for r in recs:
+                e0 = r.embed(original, lm)
+                for n, im in versions(composite, labels).items():
+                    dists[(n, r.name)].append(float(r.distance(e0, r.embed(im, lm))))
         print(f"### {out} ({faces} faces, pose bucket {args.bucket}, {args.labels} label map)\n")
         print("| version | " + " | ".join(f"{r.name} matched (threshold {r.threshold:g})" for r in recs) + " |")
         print("|---|" + "---|" * len(recs))
